@@ -1,0 +1,1 @@
+//! The attendance domain: sessions (séances), roll calls, signatures and audit trails.

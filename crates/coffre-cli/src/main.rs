@@ -1,0 +1,5 @@
+//! The `coffre` command line.
+
+fn main() {
+    println!("coffre: not yet implemented");
+}
