@@ -1,1 +1,3 @@
 //! The attendance domain: sessions (séances), roll calls, signatures and audit trails.
+
+pub mod identity;
