@@ -49,7 +49,9 @@ pub struct Date {
 }
 
 const fn is_leap(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    // Remainders named first: `is_multiple_of` is newer than the workspace's rust-version.
+    let (r4, r100, r400) = (year % 4, year % 100, year % 400);
+    r4 == 0 && (r100 != 0 || r400 == 0)
 }
 
 const fn days_in_month(year: u16, month: u8) -> u8 {
