@@ -6,5 +6,6 @@
 
 pub mod hash;
 pub mod merkle;
+pub mod tree_store;
 
 pub use hash::{Hash, HashAlgorithm, HASH_LEN};
