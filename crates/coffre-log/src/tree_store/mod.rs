@@ -506,3 +506,6 @@ impl SubtreeHashes for TreeStore {
 
 #[allow(dead_code)]
 const _HEADER_KEEPS_HASHES_ALIGNED: () = assert!(LEVEL_HEADER_LEN % HASH_LEN as u64 == 0);
+
+#[cfg(test)]
+mod read_count_tests;
