@@ -1,3 +1,6 @@
 //! The attendance domain: sessions (séances), roll calls, signatures and audit trails.
 
+pub mod events;
 pub mod identity;
+pub mod qr;
+pub mod signatures;

@@ -8,6 +8,7 @@ mod text;
 
 pub use date::{Date, DateReason, NS_PER_DAY};
 pub use ine::{Ine, IneFamily, IneReason, KeyCheck, INE_LEN};
+pub(crate) use session::check_slot;
 pub use session::{
     Actor, Session, SessionRef, Signer, Student, MAX_SESSION_DURATION_NS, MAX_STUDENTS,
     MAX_TEACHERS,
@@ -120,6 +121,14 @@ pub enum IdentityError {
         min: usize,
         /// Most allowed.
         max: usize,
+    },
+    /// A date range whose end is before its start.
+    #[error("date range {from}..={to} is inverted")]
+    DateRange {
+        /// First day.
+        from: Date,
+        /// Last day.
+        to: Date,
     },
     /// The same entry twice in a list.
     #[error("{field:?}: {value:?} listed twice")]
