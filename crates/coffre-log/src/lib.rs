@@ -6,6 +6,7 @@
 
 pub mod hash;
 pub mod merkle;
+pub mod note;
 pub mod tree_store;
 
 pub use hash::{Hash, HashAlgorithm, HASH_LEN};
