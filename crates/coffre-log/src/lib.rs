@@ -10,3 +10,21 @@ pub mod note;
 pub mod tree_store;
 
 pub use hash::{Hash, HashAlgorithm, HASH_LEN};
+
+// Storage: segments, records, group commit, recovery (docs/FORMAT.md).
+mod commit;
+pub mod error;
+mod log;
+pub mod manifest;
+mod mmap;
+pub mod options;
+pub mod record;
+pub mod recovery;
+mod segment;
+
+pub use error::LogError;
+pub use log::{Log, LogIter, LogStats, LOCK_FILE};
+pub use manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE};
+pub use options::{Durability, LogOptions, Preallocation};
+pub use record::{Receipt, Record};
+pub use recovery::{RecoveryReport, TornTail};

@@ -1,0 +1,375 @@
+//! The write path: one committer thread turns the appends waiting in its channel into one
+//! commit group (one `pwrite` per segment touched, one `fdatasync`), then answers every
+//! waiter. See docs/ARCHITECTURE.md, "Write path".
+
+use crate::error::LogError;
+use crate::hash::Hash;
+use crate::log::{ActiveView, Shared};
+use crate::options::{Durability, Preallocation};
+use crate::record::{encode_frame, frame_len, Receipt};
+use crate::segment::{
+    create_segment, preallocate, seal_segment, sync_dir, SealedSegment, FOOTER_LEN,
+    SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN,
+};
+use coffre_clock::{Clock, Timestamp};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most records in one commit group (bounds the group's buffers and waiters).
+const GROUP_RECORDS_MAX: usize = 8192;
+/// Buffered bytes that trigger a `pwrite` inside a group (still one fdatasync per group).
+const FLUSH_BYTES: usize = 4 << 20;
+/// Space reserved ahead of the writes when the active segment grows.
+pub(crate) const PREALLOC_CHUNK_BYTES: u64 = 8 << 20;
+/// Unsynced tree leaves that trigger a tree sync.
+const TREE_SYNC_LEAVES: u64 = 65_536;
+
+/// The payloads of one request.
+pub(crate) enum Payloads {
+    One(Vec<u8>),
+    Many(Vec<Vec<u8>>),
+}
+
+impl Payloads {
+    fn len(&self) -> usize {
+        match self {
+            Payloads::One(_) => 1,
+            Payloads::Many(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        match self {
+            Payloads::One(p) => p,
+            Payloads::Many(v) => v.get(i).map_or(&[][..], |p| p),
+        }
+    }
+}
+
+/// Where the committer answers a request.
+pub(crate) type ReplyTo = Sender<Result<Vec<Receipt>, LogError>>;
+
+/// What an appender (or `sync`) sends the committer.
+pub(crate) struct Request {
+    pub payloads: Payloads,
+    /// Sync even under [`Durability::Periodic`].
+    pub force_sync: bool,
+    pub reply: ReplyTo,
+}
+
+/// Where the committer writes: the active segment.
+pub(crate) struct ActiveWriter {
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub first_index: u64,
+    /// Records in the segment, written or buffered.
+    pub record_count: u64,
+    /// End of the bytes handed to the file.
+    pub write_pos: u64,
+    /// End of the space reserved ahead.
+    pub prealloc_end: u64,
+    /// crc32 of the record bytes written so far.
+    pub records_crc: crc32fast::Hasher,
+}
+
+/// The committer thread's state.
+pub(crate) struct Committer {
+    pub shared: Arc<Shared>,
+    pub rx: Receiver<Request>,
+    pub clock: Arc<dyn Clock>,
+    pub durability: Durability,
+    pub preallocation: Preallocation,
+    pub active: ActiveWriter,
+    pub next_index: u64,
+    /// Sync epoch: records written between two syncs share it (see FORMAT.md).
+    pub group: u64,
+    pub buf: Vec<u8>,
+    pub buf_offsets: Vec<u64>,
+    pub leaves: Vec<Hash>,
+    pub unsynced: bool,
+    pub last_sync: Instant,
+    pub tree_unsynced: u64,
+}
+
+impl Committer {
+    /// Serves requests until every sender is dropped, then syncs what is pending.
+    pub(crate) fn run(mut self) {
+        loop {
+            let first = match self.durability {
+                Durability::Immediate => match self.rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+                Durability::Periodic { interval } => {
+                    let wait = interval.saturating_sub(self.last_sync.elapsed());
+                    match self.rx.recv_timeout(wait.max(Duration::from_millis(1))) {
+                        Ok(r) => r,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.sync_if_unsynced();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            let mut requests = vec![first];
+            let mut records = requests[0].payloads.len();
+            while records < GROUP_RECORDS_MAX {
+                match self.rx.try_recv() {
+                    Ok(r) => {
+                        records += r.payloads.len();
+                        requests.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(requests);
+        }
+        self.sync_if_unsynced();
+        if let Some(tree) = self.shared.tree.as_ref() {
+            if self.tree_unsynced > 0 && !self.shared.poisoned.load(Ordering::Acquire) {
+                // Saves the next open from re-hashing; a failure here only costs that.
+                let _ = tree.sync();
+            }
+        }
+    }
+
+    fn sync_if_unsynced(&mut self) {
+        if self.unsynced && !self.shared.poisoned.load(Ordering::Acquire) && self.sync().is_err() {
+            self.shared.poisoned.store(true, Ordering::Release);
+        }
+    }
+
+    /// Commits one group and answers its waiters.
+    fn commit(&mut self, requests: Vec<Request>) {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            for r in requests {
+                let _ = r.reply.send(Err(LogError::Poisoned));
+            }
+            return;
+        }
+        let mut answered = Vec::with_capacity(requests.len());
+        let force_sync = requests.iter().any(|r| r.force_sync);
+        let result = self.write_group(requests, &mut answered, force_sync);
+        match result {
+            Ok(()) => {
+                let records: u64 = answered.iter().map(|(_, r): &(_, Vec<_>)| r.len() as u64).sum();
+                let tree_result = self.feed_tree();
+                // Release: a reader that sees the new length sees the view and tree updates.
+                self.shared.len.store(self.next_index, Ordering::Release);
+                self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
+                self.shared.stats.records.fetch_add(records, Ordering::Relaxed);
+                if tree_result.is_err() {
+                    // The records are durable, so their waiters get their receipts; the tree
+                    // no longer matches, so further appends are refused until a reopen
+                    // rebuilds it from the records.
+                    self.shared.poisoned.store(true, Ordering::Release);
+                }
+                for (reply, receipts) in answered {
+                    let _ = reply.send(Ok(receipts));
+                }
+            }
+            Err(e) => {
+                // Never retry a failed write or fsync: the kernel may have dropped the dirty
+                // pages, so a later success would not mean the bytes are on disk.
+                self.shared.poisoned.store(true, Ordering::Release);
+                for (reply, _) in answered {
+                    let _ = reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+
+    /// Stamps, frames, writes and (per durability) syncs the requests.
+    fn write_group(
+        &mut self,
+        requests: Vec<Request>,
+        answered: &mut Vec<(ReplyTo, Vec<Receipt>)>,
+        force_sync: bool,
+    ) -> Result<(), LogError> {
+        self.leaves.clear();
+        let mut stamps: Vec<Timestamp> = Vec::new();
+        for request in requests {
+            stamps.clear();
+            let n = request.payloads.len();
+            // Stamp the whole request first: a clock error fails it before any byte is framed.
+            let stamped: Result<(), _> =
+                (0..n).try_for_each(|_| self.clock.now().map(|t| stamps.push(t)));
+            if let Err(e) = stamped {
+                let _ = request.reply.send(Err(LogError::Clock(e)));
+                continue;
+            }
+            let mut receipts = Vec::with_capacity(n);
+            answered.push((request.reply, Vec::new()));
+            for (i, timestamp) in stamps.iter().enumerate() {
+                let receipt = self.add_record(request.payloads.get(i), *timestamp)?;
+                receipts.push(receipt);
+            }
+            if let Some(last) = answered.last_mut() {
+                last.1 = receipts;
+            }
+        }
+        self.flush()?;
+        let due = match self.durability {
+            Durability::Immediate => true,
+            Durability::Periodic { interval } => force_sync || self.last_sync.elapsed() >= interval,
+        };
+        if due && self.unsynced {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Frames one record into the buffer, sealing the segment first if it would not fit.
+    fn add_record(&mut self, payload: &[u8], timestamp: Timestamp) -> Result<Receipt, LogError> {
+        let len = frame_len(payload.len() as u64);
+        let end = self.active.write_pos + self.buf.len() as u64 + len;
+        let sealed_len = end + (self.active.record_count + 1) * TABLE_ENTRY_LEN + FOOTER_LEN;
+        if sealed_len > self.shared.manifest.segment_size_bytes && self.active.record_count > 0 {
+            self.flush()?;
+            self.roll()?;
+        }
+        let offset = self.active.write_pos + self.buf.len() as u64;
+        let ts = timestamp.to_bytes();
+        let index = self.next_index;
+        encode_frame(&mut self.buf, index, self.group, &ts, payload);
+        self.buf_offsets.push(offset);
+        self.active.record_count += 1;
+        self.next_index += 1;
+        let leaf_hash = self.shared.alg.leaf_hash_parts(&[&ts, payload]);
+        self.leaves.push(leaf_hash);
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(Receipt { index, timestamp, leaf_hash })
+    }
+
+    /// Writes the buffer at the end of the active segment (no sync) and publishes the offsets
+    /// to readers' view (records stay invisible until `len` covers them).
+    fn flush(&mut self) -> Result<(), LogError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let a = &mut self.active;
+        let end = a.write_pos + self.buf.len() as u64;
+        if end > a.prealloc_end && self.preallocation != Preallocation::None {
+            let target = end.div_ceil(PREALLOC_CHUNK_BYTES) * PREALLOC_CHUNK_BYTES;
+            let new_end = target.min(self.shared.manifest.segment_size_bytes).max(end);
+            preallocate(&a.file, self.preallocation, a.prealloc_end, new_end)
+                .map_err(|e| LogError::io("preallocate", &a.path, e))?;
+            a.prealloc_end = new_end;
+        }
+        self.unsynced = true;
+        #[cfg(test)]
+        if self.shared.fail_next_write.swap(false, Ordering::AcqRel) {
+            let e = std::io::Error::other("injected write failure");
+            return Err(LogError::io("write", &a.path, e));
+        }
+        a.file
+            .write_all_at(&self.buf, a.write_pos)
+            .map_err(|e| LogError::io("write", &a.path, e))?;
+        a.records_crc.update(&self.buf);
+        a.write_pos = end;
+        self.shared.stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        {
+            let mut view = self.shared.view.write();
+            if let Some(av) = view.active.as_mut() {
+                av.offsets.extend_from_slice(&self.buf_offsets);
+                av.records_end = end;
+            }
+        }
+        self.buf.clear();
+        self.buf_offsets.clear();
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        let a = &self.active;
+        a.file.sync_data().map_err(|e| LogError::io("fdatasync", &a.path, e))?;
+        self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.group += 1;
+        Ok(())
+    }
+
+    /// Seals the active segment and starts the next one at `next_index`.
+    fn roll(&mut self) -> Result<(), LogError> {
+        let shared = Arc::clone(&self.shared);
+        let offsets = shared.view.read().active.as_ref().map(|a| a.offsets.clone());
+        let offsets = offsets.unwrap_or_default();
+        let a = &self.active;
+        let records_crc = a.records_crc.clone().finalize();
+        let file_len =
+            seal_segment(&a.file, &a.path, a.first_index, &offsets, a.write_pos, records_crc)?;
+        shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.group += 1;
+        let sealed = SealedSegment::from_seal(
+            a.path.clone(),
+            a.first_index,
+            offsets.len() as u64,
+            a.write_pos,
+            file_len,
+        );
+        if let Some(tree) = shared.tree.as_ref() {
+            tree.sync()?;
+            self.tree_unsynced = 0;
+        }
+        let first_index = self.next_index;
+        let prealloc_end = initial_prealloc_end(shared.manifest.segment_size_bytes);
+        let (file, path) =
+            create_segment(&shared.dir, shared.alg, first_index, self.preallocation, prealloc_end)?;
+        // DIRECTORY FSYNC: the new segment's name must be durable before any append written
+        // into it is acknowledged, or a power failure could lose the whole file.
+        sync_dir(&shared.dir)?;
+        let file = Arc::new(file);
+        {
+            let mut view = shared.view.write();
+            view.sealed.push(Arc::new(sealed));
+            view.active = Some(ActiveView {
+                path: path.clone(),
+                file: Arc::clone(&file),
+                first_index,
+                offsets: Vec::new(),
+                records_end: SEGMENT_HEADER_LEN,
+            });
+        }
+        shared.stats.segments_sealed.fetch_add(1, Ordering::Relaxed);
+        self.active = ActiveWriter {
+            file,
+            path,
+            first_index,
+            record_count: 0,
+            write_pos: SEGMENT_HEADER_LEN,
+            prealloc_end: if self.preallocation == Preallocation::None { 0 } else { prealloc_end },
+            records_crc: crc32fast::Hasher::new(),
+        };
+        Ok(())
+    }
+
+    /// Hands the group's leaf hashes to the tree store, in index order.
+    fn feed_tree(&mut self) -> Result<(), LogError> {
+        let Some(tree) = self.shared.tree.as_ref() else {
+            return Ok(());
+        };
+        tree.append_leaves(&self.leaves)?;
+        self.tree_unsynced += self.leaves.len() as u64;
+        if self.tree_unsynced >= TREE_SYNC_LEAVES {
+            tree.sync()?;
+            self.tree_unsynced = 0;
+        }
+        Ok(())
+    }
+}
+
+/// End of the space reserved when a segment is created.
+pub(crate) fn initial_prealloc_end(segment_size_bytes: u64) -> u64 {
+    PREALLOC_CHUNK_BYTES.min(segment_size_bytes)
+}

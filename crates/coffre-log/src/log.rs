@@ -1,0 +1,837 @@
+//! [`Log`]: the public handle. Creation, opening (with recovery), appends through the
+//! committer thread ([`crate::commit`]), and reads.
+
+use crate::commit::{initial_prealloc_end, ActiveWriter, Committer, Payloads, Request};
+use crate::error::LogError;
+use crate::hash::{Hash, HashAlgorithm};
+use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN_MAX};
+use crate::options::{validate_origin, LogOptions, Preallocation};
+use crate::record::{frame_len, Receipt, Record};
+use crate::recovery::{scan_active, RecoveryReport, TornTail};
+use crate::segment::{
+    check_segment_header, create_segment, initialise_segment, list_segments, read_footer,
+    read_frame, segment_file_name, sync_dir, write_zeros, SealedSegment, FOOTER_LEN,
+    SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN,
+};
+use crate::tree_store::{TreeStore, TreeStoreError};
+use crossbeam_channel::Sender;
+use parking_lot::RwLock;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Read as _;
+use std::ops::{Bound, RangeBounds};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Name of the lock file a writer holds an exclusive OS lock on.
+pub const LOCK_FILE: &str = "coffre.lock";
+/// Leaves re-hashed per round when the tree store is rebuilt from the records at open.
+const REHASH_CHUNK: u64 = 65_536;
+
+/// Group-commit counters since the log was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogStats {
+    /// Commit groups written.
+    pub groups_committed: u64,
+    /// Records acknowledged.
+    pub records_committed: u64,
+    /// `fdatasync` calls on segments (group syncs and seals).
+    pub fsyncs: u64,
+    /// Record bytes written (frames, padding included).
+    pub bytes_written: u64,
+    /// Segments sealed.
+    pub segments_sealed: u64,
+}
+
+impl LogStats {
+    /// Mean records per commit group (0 before the first group).
+    pub fn mean_group_records(&self) -> f64 {
+        if self.groups_committed == 0 {
+            return 0.0;
+        }
+        self.records_committed as f64 / self.groups_committed as f64
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StatCounters {
+    pub groups: AtomicU64,
+    pub records: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub bytes: AtomicU64,
+    pub segments_sealed: AtomicU64,
+}
+
+/// The active segment as readers see it.
+#[derive(Debug)]
+pub(crate) struct ActiveView {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub first_index: u64,
+    pub offsets: Vec<u64>,
+    pub records_end: u64,
+}
+
+/// Segments as readers see them.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    pub sealed: Vec<Arc<SealedSegment>>,
+    /// `None` for a read-only view whose last segment is sealed.
+    pub active: Option<ActiveView>,
+}
+
+/// State shared by the handle, the committer and readers.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub alg: HashAlgorithm,
+    /// Bound on any frame read (the segment size).
+    pub frame_len_max: u64,
+    pub view: RwLock<View>,
+    /// Records visible to readers (durable under the default durability).
+    pub len: AtomicU64,
+    pub poisoned: AtomicBool,
+    pub stats: StatCounters,
+    pub tree: Option<TreeStore>,
+    /// Test hook: the next segment write fails.
+    #[cfg(test)]
+    pub fail_next_write: AtomicBool,
+}
+
+impl Shared {
+    fn read(&self, index: u64) -> Result<Record, LogError> {
+        let len = self.len.load(Ordering::Acquire);
+        if index >= len {
+            return Err(LogError::IndexOutOfRange { index, len });
+        }
+        let view = self.view.read();
+        if let Some(a) = view.active.as_ref().filter(|a| index >= a.first_index) {
+            let k = (index - a.first_index) as usize;
+            let offset = *a.offsets.get(k).ok_or(LogError::IndexOutOfRange { index, len })?;
+            let end = a.offsets.get(k + 1).copied().unwrap_or(a.records_end);
+            let (file, path) = (Arc::clone(&a.file), a.path.clone());
+            drop(view);
+            return read_frame(
+                |buf, at| file.read_exact_at(buf, at),
+                &path,
+                index,
+                offset,
+                end,
+                self.frame_len_max,
+            );
+        }
+        let at = view.sealed.partition_point(|s| s.end_index() <= index);
+        let seg = view
+            .sealed
+            .get(at)
+            .filter(|s| s.first_index <= index)
+            .cloned()
+            .ok_or(LogError::IndexOutOfRange { index, len })?;
+        drop(view);
+        seg.read(index, self.frame_len_max)
+    }
+}
+
+/// A segmented, write-once, Merkle-indexed log in one directory. `Send + Sync`: share it as
+/// `Arc<Log>`; concurrent appends are committed in groups by one committer thread.
+///
+/// ```
+/// use coffre_log::{Log, LogOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = Log::create(dir.path(), LogOptions::default()).unwrap();
+/// let receipt = log.append(b"hello").unwrap();
+/// assert_eq!(receipt.index, 0);
+/// assert_eq!(log.read(0).unwrap().payload, b"hello");
+/// ```
+pub struct Log {
+    shared: Arc<Shared>,
+    tx: Option<Sender<Request>>,
+    committer: Option<JoinHandle<()>>,
+    payload_size_bytes_max: u32,
+    /// Holds the directory's exclusive lock while the log is open for writing.
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.shared.dir)
+            .field("len", &self.len())
+            .field("read_only", &self.is_read_only())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// Creates a new log in `dir` (created if missing). Fails with
+    /// [`LogError::AlreadyExists`] if a manifest or segment is already there.
+    pub fn create(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
+        let dir = dir.as_ref();
+        let alg = options.hash_algorithm.unwrap_or_default();
+        validate_origin(&options.origin).map_err(LogError::InvalidOptions)?;
+        check_sizes(options.segment_size_bytes, options.payload_size_bytes_max)?;
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if manifest_path.exists() {
+            return Err(LogError::AlreadyExists { path: manifest_path });
+        }
+        let lock = lock_dir(dir)?;
+        if let Some(&first) = list_segments(dir)?.first() {
+            return Err(LogError::AlreadyExists { path: dir.join(segment_file_name(first)) });
+        }
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            hash_algorithm: alg,
+            segment_size_bytes: options.segment_size_bytes,
+            retention_seconds: options.retention_seconds,
+            created_at: options.clock.now()?,
+            origin: options.origin.clone(),
+        };
+        let prealloc_end = initial_prealloc_end(options.segment_size_bytes);
+        create_segment(dir, alg, 0, options.preallocation, prealloc_end)?;
+        TreeStore::replace(dir, alg)?;
+        // DIRECTORY FSYNC: segment 0 must be durable before the manifest that promises it,
+        // or a power failure could leave a manifest whose first segment is missing.
+        sync_dir(dir)?;
+        write_manifest(&manifest_path, &manifest)?;
+        // DIRECTORY FSYNC: without it the manifest itself may vanish on power failure.
+        sync_dir(dir)?;
+        let (log, _report) = Log::open_locked(dir, options, lock)?;
+        Ok(log)
+    }
+
+    /// Opens the log in `dir` for appending, recovering from a crash: a torn final write is
+    /// cut off and reported; any other damage is a [`LogError::Corruption`]. Fails with
+    /// [`LogError::Locked`] while another writer has it open.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: LogOptions,
+    ) -> Result<(Log, RecoveryReport), LogError> {
+        let dir = dir.as_ref();
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.exists() {
+            return Err(LogError::NotFound { path: manifest_path });
+        }
+        let lock = lock_dir(dir)?;
+        Log::open_locked(dir, options, lock)
+    }
+
+    fn open_locked(
+        dir: &Path,
+        options: LogOptions,
+        lock: File,
+    ) -> Result<(Log, RecoveryReport), LogError> {
+        let manifest = read_manifest(dir, &options)?;
+        check_sizes(manifest.segment_size_bytes, options.payload_size_bytes_max)?;
+        let alg = manifest.hash_algorithm;
+        let mut report = RecoveryReport::default();
+        let firsts = list_segments(dir)?;
+        let sealed = check_sealed(dir, &manifest, &firsts)?;
+        let mut next_first = sealed.last().map_or(0, |s| s.end_index());
+        let mut sealed: Vec<Arc<SealedSegment>> = sealed.into_iter().map(Arc::new).collect();
+        let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
+        if last_first != next_first {
+            return Err(missing_segment(dir, next_first));
+        }
+        let mut path = dir.join(segment_file_name(last_first));
+        let mut file = open_rw(&path)?;
+        let mut len = file_len(&file, &path)?;
+        if !has_valid_header(&file, len, &path, alg, last_first)? {
+            // A segment created by a roll whose bytes never reached the disk (only its name
+            // did): its predecessor is sealed and synced, so this one held nothing.
+            if sealed.is_empty() || !all_zero(&file, len, &path)? {
+                let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+                file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", &path, e))?;
+                check_segment_header(&h, &path, alg, last_first)?;
+            }
+            let end = initial_prealloc_end(manifest.segment_size_bytes);
+            initialise_segment(&file, alg, last_first, options.preallocation, end)
+                .map_err(|e| LogError::io("initialise segment", &path, e))?;
+            len = file_len(&file, &path)?;
+            report.resumed_roll = true;
+        }
+        if read_footer(&file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
+            // The last segment was sealed but the next one never appeared: finish the roll.
+            let seg =
+                SealedSegment::check(path.clone(), alg, last_first, manifest.segment_size_bytes)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+                .map_err(|e| LogError::io("chmod 0444", &path, e))?;
+            next_first = seg.end_index();
+            sealed.push(Arc::new(seg));
+            let end = initial_prealloc_end(manifest.segment_size_bytes);
+            let (f, p) = create_segment(dir, alg, next_first, options.preallocation, end)?;
+            // DIRECTORY FSYNC: the new active segment must survive before appends land in it.
+            sync_dir(dir)?;
+            (file, path) = (f, p);
+            len = file_len(&file, &path)?;
+            report.resumed_roll = true;
+        }
+        let scan = scan_active(&file, &path, len, next_first, manifest.segment_size_bytes)?;
+        if let Some(torn) = &scan.torn {
+            cut_torn_tail(&file, &path, torn, scan.dirty_end)?;
+        }
+        let active_records = scan.offsets.len() as u64;
+        let records = next_first + active_records;
+        report.records = records;
+        report.sealed_segments = sealed.len() as u64;
+        report.active_records = active_records;
+        report.torn_tail = scan.torn.clone();
+
+        let file = Arc::new(file);
+        let view = View {
+            sealed,
+            active: Some(ActiveView {
+                path: path.clone(),
+                file: Arc::clone(&file),
+                first_index: next_first,
+                offsets: scan.offsets,
+                records_end: scan.records_end,
+            }),
+        };
+        let tree = open_tree(dir, alg)?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            frame_len_max: manifest.segment_size_bytes,
+            manifest,
+            alg,
+            view: RwLock::new(view),
+            len: AtomicU64::new(records),
+            poisoned: AtomicBool::new(false),
+            stats: StatCounters::default(),
+            tree: Some(tree),
+            #[cfg(test)]
+            fail_next_write: AtomicBool::new(false),
+        });
+        report.tree_leaves_rehashed = align_tree(&shared, records)?;
+        let preallocation = options.preallocation;
+        let committer = Committer {
+            shared: Arc::clone(&shared),
+            rx: crossbeam_channel::never(),
+            clock: options.clock,
+            durability: options.durability,
+            preallocation,
+            active: ActiveWriter {
+                file,
+                path,
+                first_index: next_first,
+                record_count: active_records,
+                write_pos: scan.records_end,
+                prealloc_end: if preallocation == Preallocation::None { 0 } else { len },
+                records_crc: scan.records_crc,
+            },
+            next_index: records,
+            group: scan.last_group.map_or(0, |g| g + 1),
+            buf: Vec::new(),
+            buf_offsets: Vec::new(),
+            leaves: Vec::new(),
+            unsynced: false,
+            last_sync: Instant::now(),
+            tree_unsynced: 0,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let committer = Committer { rx, ..committer };
+        let handle = std::thread::Builder::new()
+            .name("coffre-committer".into())
+            .spawn(move || committer.run())
+            .map_err(|e| LogError::io("spawn committer", dir, e))?;
+        let log = Log {
+            shared,
+            tx: Some(tx),
+            committer: Some(handle),
+            payload_size_bytes_max: options.payload_size_bytes_max,
+            _lock: Some(lock),
+        };
+        Ok((log, report))
+    }
+
+    /// Opens the log in `dir` for reading only, without taking the lock: works while a
+    /// writer appends. Sees the records present at opening (a torn or in-flight final write
+    /// is ignored, not cut). Never writes to the directory.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
+        let dir = dir.as_ref();
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.exists() {
+            return Err(LogError::NotFound { path: manifest_path });
+        }
+        let manifest = read_manifest(dir, &options)?;
+        let alg = manifest.hash_algorithm;
+        let firsts = list_segments(dir)?;
+        let mut sealed = check_sealed(dir, &manifest, &firsts)?;
+        let mut next_first = sealed.last().map_or(0, |s| s.end_index());
+        let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
+        if last_first != next_first {
+            return Err(missing_segment(dir, next_first));
+        }
+        let path = dir.join(segment_file_name(last_first));
+        let file = File::open(&path).map_err(|e| LogError::io("open segment", &path, e))?;
+        let len = file_len(&file, &path)?;
+        let mut active = None;
+        if read_footer(&file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
+            let seg = SealedSegment::check(path, alg, last_first, manifest.segment_size_bytes)?;
+            next_first = seg.end_index();
+            sealed.push(seg);
+        } else if has_valid_header(&file, len, &path, alg, last_first)? {
+            let scan = scan_active(&file, &path, len, next_first, manifest.segment_size_bytes)?;
+            active = Some(ActiveView {
+                path,
+                file: Arc::new(file),
+                first_index: next_first,
+                records_end: scan.records_end,
+                offsets: scan.offsets,
+            });
+        } else if !sealed.is_empty() && all_zero(&file, len, &path)? {
+            // A roll in progress: the new segment has no header yet, so no records.
+        } else {
+            let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+            file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", &path, e))?;
+            check_segment_header(&h, &path, alg, last_first)?;
+        }
+        let records = next_first + active.as_ref().map_or(0, |a| a.offsets.len() as u64);
+        // The tree lags the records by what the writer has not synced yet; without a tree
+        // (none, or one being rebuilt) the records stay readable and roots are unavailable.
+        let tree = TreeStore::open_read_only(dir, alg).ok();
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            frame_len_max: manifest.segment_size_bytes,
+            manifest,
+            alg,
+            view: RwLock::new(View { sealed: sealed.into_iter().map(Arc::new).collect(), active }),
+            len: AtomicU64::new(records),
+            poisoned: AtomicBool::new(false),
+            stats: StatCounters::default(),
+            tree,
+            #[cfg(test)]
+            fail_next_write: AtomicBool::new(false),
+        });
+        Ok(Log {
+            shared,
+            tx: None,
+            committer: None,
+            payload_size_bytes_max: options.payload_size_bytes_max,
+            _lock: None,
+        })
+    }
+
+    /// Appends one record. With the default durability, `Ok` means it is on stable storage.
+    pub fn append(&self, payload: &[u8]) -> Result<Receipt, LogError> {
+        self.check_payload(payload)?;
+        let receipts = self.submit(Payloads::One(payload.to_vec()), false)?;
+        receipts.into_iter().next().ok_or(LogError::Poisoned)
+    }
+
+    /// Appends records with consecutive indexes, committed together: all or none are
+    /// acknowledged. An empty batch returns no receipts.
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Vec<Receipt>, LogError> {
+        for p in payloads {
+            self.check_payload(p.as_ref())?;
+        }
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owned = payloads.iter().map(|p| p.as_ref().to_vec()).collect();
+        self.submit(Payloads::Many(owned), false)
+    }
+
+    /// Forces an `fdatasync` of what was written (only useful under
+    /// [`crate::Durability::Periodic`]).
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.submit(Payloads::Many(Vec::new()), true).map(|_| ())
+    }
+
+    fn check_payload(&self, payload: &[u8]) -> Result<(), LogError> {
+        if payload.len() as u64 > u64::from(self.payload_size_bytes_max) {
+            return Err(LogError::PayloadTooLarge {
+                size_bytes: payload.len() as u64,
+                limit_bytes: u64::from(self.payload_size_bytes_max),
+            });
+        }
+        Ok(())
+    }
+
+    fn submit(&self, payloads: Payloads, force_sync: bool) -> Result<Vec<Receipt>, LogError> {
+        let tx = self.tx.as_ref().ok_or(LogError::ReadOnly)?;
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(LogError::Poisoned);
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        tx.send(Request { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned)?;
+        // A dropped reply means the committer gave up on the group: treat as poisoned.
+        answer.recv().map_err(|_| LogError::Poisoned)?
+    }
+
+    /// Reads record `index`, checking its checksums.
+    pub fn read(&self, index: u64) -> Result<Record, LogError> {
+        self.shared.read(index)
+    }
+
+    /// Iterates over the records in `range` (clamped to the current length).
+    pub fn iter(&self, range: impl RangeBounds<u64>) -> LogIter<'_> {
+        let len = self.len();
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e.saturating_add(1),
+            Bound::Excluded(&e) => e,
+            Bound::Unbounded => len,
+        };
+        LogIter { log: self, next: start, end: end.min(len) }
+    }
+
+    /// Records in the log (acknowledged ones; for a read-only handle, those seen at opening).
+    pub fn len(&self) -> u64 {
+        self.shared.len.load(Ordering::Acquire)
+    }
+
+    /// Whether the log holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Group-commit counters since opening.
+    pub fn stats(&self) -> LogStats {
+        let s = &self.shared.stats;
+        LogStats {
+            groups_committed: s.groups.load(Ordering::Relaxed),
+            records_committed: s.records.load(Ordering::Relaxed),
+            fsyncs: s.fsyncs.load(Ordering::Relaxed),
+            bytes_written: s.bytes.load(Ordering::Relaxed),
+            segments_sealed: s.segments_sealed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The log's fixed parameters.
+    pub fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
+    /// The Merkle tree's hash algorithm.
+    pub fn hash_algorithm(&self) -> HashAlgorithm {
+        self.shared.alg
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Whether the handle was opened with [`Log::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.tx.is_none()
+    }
+
+    /// Whether an I/O failure made the handle refuse appends.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// RFC 6962 root of the first `size` records (`size <= len()`).
+    pub fn root(&self, size: u64) -> Result<Hash, LogError> {
+        let len = self.len();
+        if size > len {
+            return Err(LogError::IndexOutOfRange { index: size, len });
+        }
+        let tree =
+            self.tree().ok_or(LogError::Tree(TreeStoreError::SizeTooLarge { size, len: 0 }))?;
+        Ok(tree.root(size)?)
+    }
+
+    /// The log's Merkle tree store: every leaf up to [`Log::len`] for a writer; for a
+    /// read-only handle, the leaves the writer had synced (`None` if it could not be opened).
+    pub(crate) fn tree(&self) -> Option<&TreeStore> {
+        self.shared.tree.as_ref()
+    }
+
+    /// Test hook: makes the committer's next segment write fail.
+    #[cfg(test)]
+    pub(crate) fn fail_next_write(&self) {
+        self.shared.fail_next_write.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Closing the channel stops the committer after the requests already queued; it
+        // syncs what is unsynced before exiting, and the lock is released only after.
+        self.tx = None;
+        if let Some(h) = self.committer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Iterator over a range of records; see [`Log::iter`].
+#[derive(Debug)]
+pub struct LogIter<'a> {
+    log: &'a Log,
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for LogIter<'_> {
+    type Item = Result<Record, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(self.log.read(index))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::try_from(self.end.saturating_sub(self.next)).unwrap_or(usize::MAX);
+        (n, Some(n))
+    }
+}
+
+/// Segment sizes must hold one largest record and stay below 4 GiB (u32 offsets).
+fn check_sizes(segment_size_bytes: u64, payload_size_bytes_max: u32) -> Result<(), LogError> {
+    let needed = SEGMENT_HEADER_LEN
+        + frame_len(u64::from(payload_size_bytes_max))
+        + TABLE_ENTRY_LEN
+        + FOOTER_LEN;
+    if segment_size_bytes < needed || segment_size_bytes > u64::from(u32::MAX) {
+        return Err(LogError::InvalidOptions(format!(
+            "segment size {segment_size_bytes} must be in {needed}..=4294967295 for a payload \
+             limit of {payload_size_bytes_max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the directory's exclusive writer lock.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogError::io("open lock", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(LogError::Locked { path }),
+        Err(TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
+    }
+}
+
+fn write_manifest(path: &Path, manifest: &Manifest) -> Result<(), LogError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| LogError::io("create manifest", path, e))?;
+    std::io::Write::write_all(&mut file, &manifest.encode())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| LogError::io("write manifest", path, e))
+}
+
+/// Reads the manifest and checks the options' hash algorithm against it.
+fn read_manifest(dir: &Path, options: &LogOptions) -> Result<Manifest, LogError> {
+    let path = dir.join(MANIFEST_FILE);
+    let file = File::open(&path).map_err(|e| LogError::io("open manifest", &path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MANIFEST_LEN_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LogError::io("read manifest", &path, e))?;
+    let manifest = Manifest::decode(&bytes, &path)?;
+    if let Some(requested) = options.hash_algorithm {
+        if requested != manifest.hash_algorithm {
+            return Err(LogError::HashAlgorithmMismatch {
+                stored: manifest.hash_algorithm,
+                requested,
+            });
+        }
+    }
+    Ok(manifest)
+}
+
+fn missing_segment(dir: &Path, first_index: u64) -> LogError {
+    LogError::corruption(
+        dir.join(segment_file_name(first_index)),
+        0,
+        "segment missing (the previous segment ends here)",
+    )
+}
+
+/// Checks every segment but the last, in order, by name, length and footer.
+fn check_sealed(
+    dir: &Path,
+    manifest: &Manifest,
+    firsts: &[u64],
+) -> Result<Vec<SealedSegment>, LogError> {
+    // Retention (issue 5) will let the first segment start after 0; until then it must not.
+    let mut expected = 0u64;
+    let mut sealed = Vec::with_capacity(firsts.len().saturating_sub(1));
+    for &first in firsts.iter().take(firsts.len().saturating_sub(1)) {
+        if first != expected {
+            return Err(missing_segment(dir, expected));
+        }
+        let path = dir.join(segment_file_name(first));
+        let seg = SealedSegment::check(
+            path,
+            manifest.hash_algorithm,
+            first,
+            manifest.segment_size_bytes,
+        )?;
+        expected = seg.end_index();
+        sealed.push(seg);
+    }
+    Ok(sealed)
+}
+
+fn open_rw(path: &Path) -> Result<File, LogError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| LogError::io("open segment", path, e))
+}
+
+fn file_len(file: &File, path: &Path) -> Result<u64, LogError> {
+    Ok(file.metadata().map_err(|e| LogError::io("stat", path, e))?.len())
+}
+
+fn has_valid_header(
+    file: &File,
+    len: u64,
+    path: &Path,
+    alg: HashAlgorithm,
+    first_index: u64,
+) -> Result<bool, LogError> {
+    if len < SEGMENT_HEADER_LEN {
+        return Ok(false);
+    }
+    let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+    file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", path, e))?;
+    Ok(check_segment_header(&h, path, alg, first_index).is_ok())
+}
+
+/// Whether the file holds only zeros (bounded: reads in 1 MiB pieces up to its length).
+fn all_zero(file: &File, len: u64, path: &Path) -> Result<bool, LogError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    while pos < len {
+        let n = (len - pos).min(buf.len() as u64) as usize;
+        let piece = &mut buf[..n];
+        file.read_exact_at(piece, pos).map_err(|e| LogError::io("read", path, e))?;
+        if piece.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+/// Zeroes the torn tail so later scans never see its stale bytes, and syncs.
+fn cut_torn_tail(
+    file: &File,
+    path: &Path,
+    torn: &TornTail,
+    dirty_end: u64,
+) -> Result<(), LogError> {
+    write_zeros(file, torn.offset, dirty_end)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| LogError::io("cut torn tail", path, e))
+}
+
+/// Opens the tree store, or rebuilds it from scratch if it is missing or damaged.
+fn open_tree(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, LogError> {
+    match TreeStore::open(dir, alg) {
+        Ok(t) => Ok(t),
+        // Derived data: a missing or damaged tree is rebuilt from the records.
+        Err(TreeStoreError::NotFound { .. } | TreeStoreError::Corruption { .. }) => {
+            Ok(TreeStore::replace(dir, alg)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Cuts the tree to the records kept and re-appends the leaf hashes of records it lacks.
+/// Returns how many were re-hashed.
+fn align_tree(shared: &Shared, records: u64) -> Result<u64, LogError> {
+    let Some(tree) = shared.tree.as_ref() else {
+        return Ok(0);
+    };
+    if tree.len() > records {
+        tree.truncate(records)?;
+    }
+    let from = tree.len();
+    let mut leaves = Vec::new();
+    let mut index = from;
+    while index < records {
+        leaves.clear();
+        let end = records.min(index + REHASH_CHUNK);
+        for i in index..end {
+            leaves.push(shared.read(i)?.leaf_hash(shared.alg));
+        }
+        tree.append_leaves(&leaves)?;
+        index = end;
+    }
+    if records > from {
+        tree.sync()?;
+    }
+    Ok(records - from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> LogOptions {
+        LogOptions { segment_size_bytes: 4096, payload_size_bytes_max: 512, ..Default::default() }
+    }
+
+    #[test]
+    fn write_error_poisons_the_log_and_fails_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::create(dir.path(), small()).unwrap();
+        log.append(b"before").unwrap();
+        log.fail_next_write();
+        assert!(matches!(log.append(b"lost"), Err(LogError::Io { op: "write", .. })));
+        assert!(log.is_poisoned());
+        assert!(matches!(log.append(b"after"), Err(LogError::Poisoned)));
+        assert!(matches!(log.append_batch(&[b"x"]), Err(LogError::Poisoned)));
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.read(0).unwrap().payload, b"before");
+        drop(log);
+        let (log, report) = Log::open(dir.path(), small()).unwrap();
+        assert_eq!(report.records, 1);
+        assert_eq!(log.append(b"again").unwrap().index, 1);
+    }
+
+    #[test]
+    fn records_roll_across_segments_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::create(dir.path(), small()).unwrap();
+        let payloads: Vec<Vec<u8>> =
+            (0..200u32).map(|i| vec![i as u8; (i % 97) as usize]).collect();
+        for p in &payloads {
+            log.append(p).unwrap();
+        }
+        assert!(log.stats().segments_sealed > 3);
+        for (i, p) in payloads.iter().enumerate() {
+            assert_eq!(&log.read(i as u64).unwrap().payload, p);
+        }
+        let root = log.root(200).unwrap();
+        drop(log);
+        let (log, report) = Log::open(dir.path(), small()).unwrap();
+        assert_eq!(report.records, 200);
+        assert_eq!(report.torn_tail, None);
+        assert_eq!(log.root(200).unwrap(), root);
+        let mut mem = crate::merkle::MemoryTree::new(log.hash_algorithm());
+        for r in log.iter(..) {
+            mem.push_leaf_hash(r.unwrap().leaf_hash(log.hash_algorithm()));
+        }
+        assert_eq!(mem.root(200), root);
+    }
+}
