@@ -160,6 +160,12 @@ mod tests {
     }
 
     #[test]
+    fn hashes_after_the_level_header_stay_aligned_to_their_size() {
+        assert_eq!(LEVEL_HEADER_LEN % ENTRY_LEN, 0);
+        assert_eq!(entry_offset(3), LEVEL_HEADER_LEN + 3 * ENTRY_LEN);
+    }
+
+    #[test]
     fn level_header_round_trips_and_rejects_any_flipped_bit() {
         let header = LevelHeader { alg: HashAlgorithm::Blake3, level: 17, tree_id: [9; 16] };
         let bytes = header.encode();

@@ -38,7 +38,7 @@ use files::{
     admit_level, corruption, create_level, install_head, io_error, level_path, open_level,
     read_head, sync_dir, write_head_slot, LevelFile, HEAD_FILE_NAME, TREE_DIR_NAME,
 };
-use format::{entry_offset, HeadSlot, LevelHeader, TreeId, LEVEL_HEADER_LEN};
+use format::{entry_offset, HeadSlot, LevelHeader, TreeId};
 use parking_lot::Mutex;
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -504,8 +504,6 @@ impl SubtreeHashes for TreeStore {
     }
 }
 
-#[allow(dead_code)]
-const _HEADER_KEEPS_HASHES_ALIGNED: () = assert!(LEVEL_HEADER_LEN % HASH_LEN as u64 == 0);
 
 #[cfg(test)]
 mod read_count_tests;
