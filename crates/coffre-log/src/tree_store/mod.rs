@@ -504,6 +504,5 @@ impl SubtreeHashes for TreeStore {
     }
 }
 
-
 #[cfg(test)]
 mod read_count_tests;

@@ -1,9 +1,9 @@
-//! Proofs read O(log n) stored hashes: counted, not timed.
+//! Proofs read O(log n) stored hashes: counted, not timed. The store's proof methods call
+//! these same `tree_math` functions with the store itself.
 
-use super::proofs::{consistency_path_memo, inclusion_path_memo};
 use super::TreeStore;
 use crate::hash::{Hash, HashAlgorithm};
-use crate::merkle::{MemoryTree, SubtreeHashes};
+use crate::merkle::{consistency_path, inclusion_path, MemoryTree, SubtreeHashes};
 use std::cell::Cell;
 
 /// Counts the reads that reach the store.
@@ -46,7 +46,7 @@ fn inclusion_and_consistency_proofs_read_at_most_two_hashes_per_level() {
         let bound = 2 * ceil_log2(size.max(2)) + 1;
         for index in 0..size {
             let counting = Counting { store: &store, reads: Cell::new(0) };
-            let path = inclusion_path_memo(alg, &counting, index, size).unwrap();
+            let path = inclusion_path(alg, &counting, index, size).unwrap();
             assert_eq!(path, model.inclusion_path(index, size));
             assert!(
                 counting.reads.get() <= bound,
@@ -57,7 +57,7 @@ fn inclusion_and_consistency_proofs_read_at_most_two_hashes_per_level() {
         }
         for old in 1..=size {
             let counting = Counting { store: &store, reads: Cell::new(0) };
-            let proof = consistency_path_memo(alg, &counting, old, size).unwrap();
+            let proof = consistency_path(alg, &counting, old, size).unwrap();
             assert_eq!(proof, model.consistency_path(old, size));
             assert!(
                 counting.reads.get() <= bound,
@@ -79,12 +79,12 @@ fn proof_reads_grow_with_log_n_not_n() {
     let (_dir, store, _model) = build(alg, n);
     for index in [0, 1, n / 3, n / 2, n - 2, n - 1] {
         let counting = Counting { store: &store, reads: Cell::new(0) };
-        inclusion_path_memo(alg, &counting, index, n).unwrap();
+        inclusion_path(alg, &counting, index, n).unwrap();
         assert!(counting.reads.get() <= 2 * 16, "{} reads for leaf {index}", counting.reads.get());
     }
     for old in [1, 2, 3, 1000, n / 2, n - 1] {
         let counting = Counting { store: &store, reads: Cell::new(0) };
-        consistency_path_memo(alg, &counting, old, n).unwrap();
+        consistency_path(alg, &counting, old, n).unwrap();
         assert!(counting.reads.get() <= 2 * 16 + 1, "{} reads from {old}", counting.reads.get());
     }
 }
