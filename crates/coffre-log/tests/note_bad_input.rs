@@ -79,9 +79,9 @@ fn bad_signature_lines_are_typed_errors() {
     let b64 = line.rsplit(' ').next().unwrap().trim_end();
     let cases = [
         format!("x\n\n\u{2014} log {}!\n", &b64[..b64.len() - 1]),
-        format!("x\n\n\u{2014} log\n"),
+        "x\n\n\u{2014} log\n".to_owned(),
         format!("x\n\n- log {b64}\n"),
-        format!("x\n\n\u{2014} log AAAAAA==\n"),
+        "x\n\n\u{2014} log AAAAAA==\n".to_owned(),
         format!("x\n\n\u{2014} log {b64} extra\n"),
         format!("x\n\n\u{2014}  log {b64}\n"),
     ];

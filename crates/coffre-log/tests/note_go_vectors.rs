@@ -162,10 +162,12 @@ fn repeated_lines_count_once() {
     assert_eq!(opened.unverified_lines_count, 2);
 }
 
+type ErrorCheck = fn(&NoteError) -> bool;
+
 #[test]
 fn go_malformed_messages_are_refused() {
     let peter = peter();
-    let cases: Vec<(String, fn(&NoteError) -> bool)> = vec![
+    let cases: Vec<(String, ErrorCheck)> = vec![
         (TEXT.to_owned(), |e| matches!(e, NoteError::MissingSignatureBlock)),
         (format!("{TEXT}\n"), |e| matches!(e, NoteError::MissingSignatureBlock)),
         (format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]), |e| {
