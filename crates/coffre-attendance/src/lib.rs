@@ -3,4 +3,6 @@
 pub mod events;
 pub mod identity;
 pub mod qr;
+pub mod query;
 pub mod signatures;
+pub mod state;
