@@ -87,7 +87,9 @@ impl Default for GpsConfig {
     }
 }
 
-/// The last receiver time seen, to detect data that stopped advancing.
+/// The last receiver time seen and when it was first seen, to detect data that stopped
+/// advancing (a frozen receiver repeating its last fix). A receiver time that jumps, forwards
+/// or backwards, is not stale: the arbiter judges it against the other sources.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Freshness {
     last: Option<(u64, u64)>,
@@ -110,13 +112,13 @@ impl Freshness {
         if !dates.contains(utc_ns, latest) {
             return Err(GpsError::ImplausibleDate { utc_ns });
         }
-        if let Some((last_utc, last_mono)) = self.last {
-            if utc_ns <= last_utc && mono_ns.saturating_sub(last_mono) >= STALE_AFTER_NS {
-                return Err(GpsError::Stale { utc_ns });
+        match self.last {
+            Some((last_utc, since_mono)) if last_utc == utc_ns => {
+                if mono_ns.saturating_sub(since_mono) >= STALE_AFTER_NS {
+                    return Err(GpsError::Stale { utc_ns });
+                }
             }
-        }
-        if self.last.is_none_or(|(last_utc, _)| utc_ns > last_utc) {
-            self.last = Some((utc_ns, mono_ns));
+            _ => self.last = Some((utc_ns, mono_ns)),
         }
         Sample::new(mono_ns, utc_ns, latest).ok_or(GpsError::ImplausibleDate { utc_ns })
     }
