@@ -33,8 +33,9 @@ pub struct ArbiterConfig {
     pub holdover_uncertainty_max: Duration,
     /// A sample older than this does not vote (its source counts as silent).
     pub sample_age_max: Duration,
-    /// After the last majority, stamps are `Synchronized` for this long, then `Holdover`
-    /// (the poller stopped, or every poll since failed to reach a majority... see `poll`).
+    /// Stamps carried from a majority vote are `Synchronized` for this long after it, then
+    /// `Holdover` (the poller stopped or stalled). A vote without majority means `Holdover`
+    /// at once.
     pub synchronized_age_max: Duration,
     /// Dates any source may plausibly report.
     pub dates: DateWindow,
@@ -192,7 +193,8 @@ impl Arbiter {
         self
     }
 
-    /// Sets a callback for every event (it must not call back into the arbiter's `poll`).
+    /// Sets a callback for every event. It runs on the thread that caused the event, after
+    /// the arbiter's locks are released, so it may call the arbiter; keep it short.
     #[must_use]
     pub fn with_listener(mut self, listener: EventListener) -> Self {
         self.listener = Some(listener);
