@@ -1,4 +1,15 @@
 //! The attendance domain: sessions (séances), roll calls, signatures and audit trails.
+//!
+//! Pure: no I/O. Each module has one job:
+//! - [`identity`]: establishments, students (INE + birth date), teachers, sessions, dates;
+//! - [`events`]: the log records and their canonical, versioned, bounded encoding;
+//! - [`signatures`]: what signers sign (Ed25519) and single/batch verification;
+//! - [`qr`]: rotating and fixed roll-call challenges (keyed BLAKE3);
+//! - [`state`]: the projection rebuilt from the log, ingest rules, idempotency,
+//!   `prepare`/`commit` for the vault;
+//! - [`query`]: attendance sheets, student histories, session listings.
+//!
+//! See docs/ATTENDANCE.md.
 
 pub mod events;
 pub mod identity;

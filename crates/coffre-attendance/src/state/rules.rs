@@ -324,7 +324,7 @@ impl AttendanceState {
             EventBody::MarkedLate(e) => {
                 let state = self.check_mark(&e.mark, true)?;
                 let v = state.current();
-                let minutes_max = (v.end_ns - v.start_ns) / 60_000_000_000;
+                let minutes_max = v.end_ns.saturating_sub(v.start_ns) / 60_000_000_000;
                 if e.minutes == 0 || u64::from(e.minutes) > minutes_max {
                     return Err(RuleError::InvalidMinutes { minutes: e.minutes });
                 }
