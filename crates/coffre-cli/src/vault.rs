@@ -1,0 +1,102 @@
+//! Opening a vault directory for the commands: read-only for those that only look, for
+//! writing (with crash recovery) for those that append.
+
+use crate::error::CliError;
+use coffre_log::options::DEFAULT_PAYLOAD_SIZE_BYTES_MAX;
+use coffre_log::{Log, LogError, LogOptions};
+use std::path::Path;
+
+/// Bytes a segment needs besides one record's payload: segment header (32), record header
+/// (56), alignment padding (< 8), one offset-table entry (4), footer (48); rounded up.
+const SEGMENT_OVERHEAD_BYTES: u64 = 160;
+
+/// Largest payload a log with `segment_size_bytes` segments can hold, capped at the library
+/// default, so a vault created with small segments (`init --segment-size`) still opens.
+pub fn payload_limit_for(segment_size_bytes: u64) -> u32 {
+    let fit = segment_size_bytes.saturating_sub(SEGMENT_OVERHEAD_BYTES) / 8 * 8;
+    u32::try_from(fit.min(u64::from(DEFAULT_PAYLOAD_SIZE_BYTES_MAX)))
+        .unwrap_or(DEFAULT_PAYLOAD_SIZE_BYTES_MAX)
+}
+
+/// Options to open an existing vault with (creation-only fields are ignored by open).
+pub fn open_options() -> LogOptions {
+    LogOptions::default()
+}
+
+/// Opens `dir` read-only: no lock, no repair, nothing written.
+pub fn open_read(dir: &Path) -> Result<Log, CliError> {
+    Log::open_read_only(dir, open_options()).map_err(|e| open_error(dir, e))
+}
+
+/// Opens `dir` for appending. Recovery's repairs (a torn final write cut off) are reported
+/// on stderr: they are legitimate after a crash, but an operator should know.
+pub fn open_write(dir: &Path) -> Result<Log, CliError> {
+    let result = match Log::open(dir, open_options()) {
+        Err(LogError::InvalidOptions(_)) => {
+            // Small segments: the default payload limit does not fit; size it from the manifest.
+            let segment_size_bytes = open_read(dir)?.manifest().segment_size_bytes;
+            let options = LogOptions {
+                payload_size_bytes_max: payload_limit_for(segment_size_bytes),
+                ..open_options()
+            };
+            Log::open(dir, options)
+        }
+        other => other,
+    };
+    let (log, report) = result.map_err(|e| open_error(dir, e))?;
+    if let Some(torn) = &report.torn_tail {
+        eprintln!(
+            "coffre: warning: recovery cut a torn final write in {} at offset {} ({} bytes, {}): \
+             it was never acknowledged",
+            torn.file.display(),
+            torn.offset,
+            torn.bytes_cut,
+            torn.detail
+        );
+    }
+    Ok(log)
+}
+
+fn open_error(dir: &Path, e: LogError) -> CliError {
+    match e {
+        LogError::NotFound { .. } => CliError::usage(
+            format!("vault {}", dir.display()),
+            "no vault here (no coffre.manifest); create one with `coffre init`",
+        ),
+        e => CliError::from_log(format!("vault {}", dir.display()), e),
+    }
+}
+
+/// Segment files in `dir` (`seg-<first index>.log`), counted by name.
+pub fn segment_count(dir: &Path) -> Result<u64, CliError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("vault {}", dir.display()), e))?;
+    let mut count = 0u64;
+    for entry in entries {
+        let entry = entry.map_err(|e| CliError::usage(format!("vault {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("seg-") && name.ends_with(".log") {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_limit_fits_small_segments_and_caps_at_the_default() {
+        assert_eq!(payload_limit_for(4096), 3936);
+        assert_eq!(payload_limit_for(1 << 30), DEFAULT_PAYLOAD_SIZE_BYTES_MAX);
+        let log_dir = tempfile::tempdir().unwrap();
+        let options = LogOptions {
+            segment_size_bytes: 4096,
+            payload_size_bytes_max: payload_limit_for(4096),
+            ..LogOptions::default()
+        };
+        Log::create(log_dir.path(), options).unwrap();
+    }
+}
