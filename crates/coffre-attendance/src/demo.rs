@@ -1,0 +1,520 @@
+//! Demonstration data shared by `examples/school_day.rs`, the vault and audit tests and the
+//! benchmarks: a settable clock, deterministic students and keys, a school day and a school
+//! year of attendance recorded through a real [`Vault`].
+//!
+//! Not for production: the keys are derived from public seeds.
+
+use crate::events::{
+    AbsenceJustified, Command, Correction, Event, EventBody, LeftEarly, Mark, MarkedLate,
+    RequestId, RollCallClosed, RollCallMode, RollCallOpened, SessionMoved, SessionScheduled,
+    SignerKeyEnrolled, StudentSigned, TeacherSigned,
+};
+use crate::identity::{
+    Actor, CourseLabel, Date, EstablishmentCode, Ine, Reason, Room, Session, SessionId,
+    SessionRef, Signer, StaffId, Student, TeacherId,
+};
+use crate::signatures;
+use crate::vault::{Vault, VaultError, VaultReceipt};
+use coffre_clock::{Clock, ClockError, Source, SourceSet, TimeStatus, Timestamp};
+use ed25519_dalek::SigningKey;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One second in nanoseconds.
+pub const SECOND_NS: u64 = 1_000_000_000;
+/// One minute in nanoseconds.
+pub const MINUTE_NS: u64 = 60 * SECOND_NS;
+/// One hour in nanoseconds.
+pub const HOUR_NS: u64 = 60 * MINUTE_NS;
+/// Half-width of the demo clock's stamps: 2 ms.
+pub const DEMO_UNCERTAINTY_NS: u64 = 2_000_000;
+
+/// A clock set by hand (simulated days), strictly increasing by 1 µs per reading. Its stamps
+/// are `t ± 2 ms`, agreed by GPS and NTP, the system clock rejected.
+#[derive(Debug)]
+pub struct ManualClock {
+    now_ns: AtomicU64,
+}
+
+impl ManualClock {
+    /// A clock reading `start_ns`.
+    pub fn new(start_ns: u64) -> ManualClock {
+        ManualClock { now_ns: AtomicU64::new(start_ns) }
+    }
+
+    /// Moves the clock forward to `ns` (never backwards: an earlier time is ignored).
+    pub fn set(&self, ns: u64) {
+        self.now_ns.fetch_max(ns, Ordering::AcqRel);
+    }
+
+    /// Moves the clock forward by `ns`.
+    pub fn advance(&self, ns: u64) {
+        self.now_ns.fetch_add(ns, Ordering::AcqRel);
+    }
+
+    /// The current reading's midpoint, without consuming a tick.
+    pub fn peek_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::Acquire)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Result<Timestamp, ClockError> {
+        let t = self.now_ns.fetch_add(1_000, Ordering::AcqRel);
+        Timestamp::new(
+            t.saturating_sub(DEMO_UNCERTAINTY_NS),
+            t.saturating_add(DEMO_UNCERTAINTY_NS),
+            SourceSet::only(Source::Gps).with(Source::Ntp),
+            SourceSet::only(Source::System),
+            TimeStatus::Synchronized,
+        )
+        .map_err(|_| ClockError::OutOfRange)
+    }
+}
+
+/// Values that are valid by construction (demo constants); a failure is a bug of this module.
+fn valid<T, E: std::fmt::Debug>(value: Result<T, E>) -> T {
+    match value {
+        Ok(v) => v,
+        Err(e) => panic!("demo value invalid: {e:?}"),
+    }
+}
+
+/// The BEA INE number `n` (10 digits) with its key letter.
+pub fn bea_ine(n: u64) -> Ine {
+    const KEYS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
+    let n = 1_000_000_000 + n % 9_000_000_000;
+    let key = KEYS.get((n % 23) as usize).copied().unwrap_or(b'A') as char;
+    valid(Ine::parse(&format!("{n:010}{key}")))
+}
+
+/// Demo student number `i` (BEA INE, birth date in 2007..=2009).
+pub fn student(i: u64) -> Student {
+    let birth = valid(Date::new(2007 + (i % 3) as u16, 1 + (i % 12) as u8, 1 + (i % 28) as u8));
+    Student { ine: bea_ine(i.wrapping_mul(7_919).wrapping_add(12_345)), birth_date: birth }
+}
+
+/// The demo signing key of a signer (derived from a public seed: demo only).
+pub fn signer_key(signer: &Signer) -> SigningKey {
+    let mut h = blake3::Hasher::new();
+    h.update(b"coffre-attendance demo signer key\n");
+    match signer {
+        Signer::Student(s) => h.update(b"student ").update(s.ine.as_str().as_bytes()),
+        Signer::Teacher(t) => h.update(b"teacher ").update(t.as_str().as_bytes()),
+    };
+    SigningKey::from_bytes(h.finalize().as_bytes())
+}
+
+/// A deterministic request id from a label (demo clients).
+pub fn request_id(label: &str) -> RequestId {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&blake3::hash(label.as_bytes()).as_bytes()[..16]);
+    RequestId(id)
+}
+
+/// An event with a deterministic request id.
+pub fn event(label: &str, body: EventBody) -> Event {
+    Event { request_id: request_id(label), body }
+}
+
+/// The demo establishment code.
+pub fn establishment(code: &str) -> EstablishmentCode {
+    valid(EstablishmentCode::new(code))
+}
+
+/// A teacher id.
+pub fn teacher(id: &str) -> TeacherId {
+    valid(TeacherId::new(id))
+}
+
+/// The demo administrator (vie scolaire).
+pub fn administrator() -> Actor {
+    Actor::Administrator(valid(StaffId::new("vie-scolaire")))
+}
+
+/// A reason text.
+pub fn reason(text: &str) -> Reason {
+    valid(Reason::new(text))
+}
+
+/// A session reference.
+pub fn session_ref(establishment_code: &EstablishmentCode, id: &str) -> SessionRef {
+    SessionRef { establishment: establishment_code.clone(), session: valid(SessionId::new(id)) }
+}
+
+/// Counts of what a demo run recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoSummary {
+    /// The establishment.
+    pub establishment: String,
+    /// First day (UTC).
+    pub from: Date,
+    /// Last day (UTC).
+    pub to: Date,
+    /// Sessions scheduled.
+    pub sessions: Vec<SessionRef>,
+    /// Records appended (all kinds).
+    pub records: u64,
+    /// Student and teacher signatures recorded.
+    pub signatures: u64,
+    /// Absences marked.
+    pub absences: u64,
+    /// Signature commands refused by the rules (expected: 0).
+    pub refused: u64,
+}
+
+/// Shape of a simulated school day.
+#[derive(Clone, Debug)]
+pub struct SchoolDayConfig {
+    /// Establishment code.
+    pub establishment: String,
+    /// The day (UTC).
+    pub date: Date,
+    /// Number of students, split in two groups (A and B).
+    pub students: u64,
+    /// Students signing per batch (one QR window).
+    pub batch: usize,
+}
+
+impl Default for SchoolDayConfig {
+    fn default() -> Self {
+        SchoolDayConfig {
+            establishment: "LYCEE-DEMO-75".into(),
+            date: valid(Date::new(2025, 9, 8)),
+            students: 300,
+            batch: 64,
+        }
+    }
+}
+
+/// Records `body` through `vault` at the clock's current time.
+fn submit(vault: &Vault, summary: &mut DemoSummary, label: &str, body: EventBody)
+    -> Result<VaultReceipt, VaultError> {
+    let receipt = vault.submit(&event(label, body))?;
+    summary.records += u64::from(!receipt.duplicate);
+    Ok(receipt)
+}
+
+/// Context of one roll call in the demo.
+struct RollCallPlan<'a> {
+    key: &'a SessionRef,
+    version: u32,
+    start_ns: u64,
+    end_ns: u64,
+    teacher: &'a TeacherId,
+    students: &'a [Student],
+    mode: RollCallMode,
+    opened_by: Actor,
+}
+
+/// A simulated school day in one establishment, recorded through `vault`, whose clock must be
+/// `clock`: two teachers, two groups of students (rotating QR codes, signatures in batches),
+/// a manual roll call with absences, a roll call opened by an administrator on behalf of a
+/// teacher (fixed QR), a session moved before it starts, lateness, an early departure, a
+/// justification and a correction. Ends with every roll call closed (no checkpoint: the
+/// caller makes one).
+pub fn school_day(
+    vault: &Vault,
+    clock: &ManualClock,
+    config: &SchoolDayConfig,
+) -> Result<DemoSummary, VaultError> {
+    let est = establishment(&config.establishment);
+    let day_ns = config.date.start_unix_ns();
+    let mut summary = DemoSummary {
+        establishment: config.establishment.clone(),
+        from: config.date,
+        to: config.date,
+        sessions: Vec::new(),
+        records: 0,
+        signatures: 0,
+        absences: 0,
+        refused: 0,
+    };
+    let teachers = [teacher("T-MARTIN"), teacher("T-DUBOIS")];
+    let all: Vec<Student> = (0..config.students).map(student).collect();
+    let half = all.len() / 2;
+    let groups = [all.get(..half).unwrap_or_default(), all.get(half..).unwrap_or_default()];
+
+    // 06:30: keys (students' phones, teachers' tablets), enrolled by the administration.
+    clock.set(day_ns + 6 * HOUR_NS + 30 * MINUTE_NS);
+    let signers = all
+        .iter()
+        .map(|s| Signer::Student(s.clone()))
+        .chain(teachers.iter().map(|t| Signer::Teacher(t.clone())));
+    let enrolments: Vec<Command> = signers
+        .filter(|signer| !is_enrolled(vault, signer))
+        .map(|signer| {
+            let label = format!("enrol {signer:?}");
+            event(
+                &label,
+                EventBody::SignerKeyEnrolled(SignerKeyEnrolled {
+                    establishment: est.clone(),
+                    public_key: signer_key(&signer).verifying_key().to_bytes(),
+                    signer,
+                    by: administrator(),
+                }),
+            )
+        })
+        .collect();
+    for outcome in vault.submit_batch(&enrolments)? {
+        outcome?;
+        summary.records += 1;
+    }
+
+    // 07:00: the timetable service schedules 8 sessions: 4 slots x 2 groups, the two
+    // teachers alternating.
+    clock.set(day_ns + 7 * HOUR_NS);
+    let slots = [(8, "Mathématiques"), (10, "Physique-chimie"), (13, "Histoire"), (15, "Anglais")];
+    let mut plan = Vec::new();
+    for (slot_number, (hour, course)) in slots.iter().enumerate() {
+        for (group_number, group) in groups.iter().enumerate() {
+            let id = format!("{}-{}{}", config.date, ["A", "B"][group_number], slot_number + 1);
+            let key = session_ref(&est, &id);
+            let t = &teachers[(slot_number + group_number) % 2];
+            let start_ns = day_ns + hour * HOUR_NS;
+            submit(
+                vault,
+                &mut summary,
+                &format!("schedule {id}"),
+                EventBody::SessionScheduled(SessionScheduled {
+                    session: Session {
+                        key: key.clone(),
+                        course: valid(CourseLabel::new(course)),
+                        room: valid(Room::new(&format!("B{}0{}", slot_number + 1, group_number))),
+                        start_ns,
+                        end_ns: start_ns + HOUR_NS,
+                        teachers: vec![t.clone()],
+                        students: group.to_vec(),
+                    },
+                    by: Actor::Service,
+                }),
+            )?;
+            summary.sessions.push(key.clone());
+            plan.push((key, t.clone(), *group, start_ns, slot_number, group_number));
+        }
+    }
+
+    for (key, t, group, start_ns, slot_number, group_number) in plan {
+        let (mut start_ns, mut version) = (start_ns, 1);
+        if slot_number == 2 && group_number == 0 {
+            // 09:00: the 13:00 session of group A moves to 14:00 (room unavailable).
+            clock.set(day_ns + 9 * HOUR_NS);
+            start_ns += HOUR_NS;
+            submit(
+                vault,
+                &mut summary,
+                &format!("move {}", key.session),
+                EventBody::SessionMoved(SessionMoved {
+                    session: key.clone(),
+                    from_version: 1,
+                    start_ns,
+                    end_ns: start_ns + HOUR_NS,
+                    by: administrator(),
+                    reason: reason("salle B301 indisponible (dégât des eaux)"),
+                }),
+            )?;
+            version = 2;
+        }
+        let (mode, opened_by) = match (slot_number, group_number) {
+            (1, 1) => (RollCallMode::Manual, Actor::Teacher(t.clone())),
+            (3, 0) => (RollCallMode::FixedQr, administrator()),
+            _ => (RollCallMode::RotatingQr, Actor::Teacher(t.clone())),
+        };
+        roll_call(
+            vault,
+            clock,
+            config,
+            &mut summary,
+            &RollCallPlan {
+                key: &key,
+                version,
+                start_ns,
+                end_ns: start_ns + HOUR_NS,
+                teacher: &t,
+                students: group,
+                mode,
+                opened_by,
+            },
+        )?;
+    }
+
+    // 17:30: a justification arrives for the first absence of the manual roll call.
+    clock.set(day_ns + 17 * HOUR_NS + 30 * MINUTE_NS);
+    let manual = summary.sessions.get(3).cloned();
+    if let (Some(key), Some(absent)) = (manual, groups[1].first()) {
+        submit(
+            vault,
+            &mut summary,
+            &format!("justify {} {}", key.session, absent.ine),
+            EventBody::AbsenceJustified(AbsenceJustified {
+                mark: Mark { session: key, version: 1, student: absent.clone(), by: administrator() },
+                reason: reason("certificat médical"),
+            }),
+        )?;
+    }
+    Ok(summary)
+}
+
+fn is_enrolled(vault: &Vault, signer: &Signer) -> bool {
+    vault.state().key(&signer_key(signer).verifying_key().to_bytes()).is_some()
+}
+
+/// Which students of a roll call are absent, late or leave early (deterministic).
+fn fate(i: usize) -> (bool, Option<u16>, bool) {
+    (i % 17 == 0, (i % 23 == 5).then_some(10 + (i % 3) as u16 * 5), i % 41 == 7)
+}
+
+fn roll_call(
+    vault: &Vault,
+    clock: &ManualClock,
+    config: &SchoolDayConfig,
+    summary: &mut DemoSummary,
+    p: &RollCallPlan<'_>,
+) -> Result<(), VaultError> {
+    let id = p.key.session.as_str();
+    let by_teacher = Actor::Teacher(p.teacher.clone());
+    clock.set(p.start_ns - 5 * MINUTE_NS);
+    let on_behalf_of = matches!(p.opened_by, Actor::Administrator(_)).then(|| p.teacher.clone());
+    submit(
+        vault,
+        summary,
+        &format!("open {id} v{}", p.version),
+        EventBody::RollCallOpened(RollCallOpened {
+            session: p.key.clone(),
+            version: p.version,
+            mode: p.mode,
+            opened_by: p.opened_by.clone(),
+            on_behalf_of,
+        }),
+    )?;
+    let secret = vault.session_secret(p.key, p.version)?;
+    let policy = vault.state().config().qr;
+    let present: Vec<(usize, &Student)> =
+        p.students.iter().enumerate().filter(|(i, _)| !fate(*i).0).collect();
+    if p.mode != RollCallMode::Manual {
+        // Students scan the code in waves from the start, one wave per 30 s.
+        for (wave, chunk) in present.chunks(config.batch.max(1)).enumerate() {
+            let scan_ns = p.start_ns + wave as u64 * 30 * SECOND_NS;
+            clock.set(scan_ns);
+            let token = match p.mode {
+                RollCallMode::RotatingQr => secret.rotating_token(scan_ns, &policy),
+                _ => secret.fixed_token(),
+            };
+            let commands: Vec<Command> = chunk
+                .iter()
+                .map(|(i, s)| {
+                    let signer = Signer::Student((*s).clone());
+                    let device_ns = scan_ns + (*i as u64 % 7) * 150_000_000;
+                    let attestation = signatures::sign(
+                        &signer_key(&signer),
+                        p.key,
+                        p.version,
+                        &signer,
+                        &token,
+                        device_ns,
+                    );
+                    event(
+                        &format!("sign {id} v{} {}", p.version, s.ine),
+                        EventBody::StudentSigned(StudentSigned {
+                            session: p.key.clone(),
+                            version: p.version,
+                            student: (*s).clone(),
+                            attestation,
+                        }),
+                    )
+                })
+                .collect();
+            clock.set(scan_ns + SECOND_NS);
+            for outcome in vault.submit_batch(&commands)? {
+                match outcome {
+                    Ok(r) if !r.duplicate => {
+                        summary.records += 1;
+                        summary.signatures += 1;
+                    }
+                    Ok(_) => {}
+                    Err(_) => summary.refused += 1,
+                }
+            }
+        }
+    }
+    // 10 minutes in: absences, lateness, early departures.
+    clock.set(p.start_ns + 10 * MINUTE_NS);
+    for (i, s) in p.students.iter().enumerate() {
+        let mark = Mark {
+            session: p.key.clone(),
+            version: p.version,
+            student: s.clone(),
+            by: by_teacher.clone(),
+        };
+        let (absent, late, leaves) = fate(i);
+        if absent {
+            submit(vault, summary, &format!("absent {id} {}", s.ine), EventBody::MarkedAbsent(mark))?;
+            summary.absences += 1;
+        } else if let Some(minutes) = late {
+            submit(
+                vault,
+                summary,
+                &format!("late {id} {}", s.ine),
+                EventBody::MarkedLate(MarkedLate { mark, minutes }),
+            )?;
+        } else if leaves {
+            submit(
+                vault,
+                summary,
+                &format!("left {id} {}", s.ine),
+                EventBody::LeftEarly(LeftEarly { mark, left_at_ns: p.end_ns - 20 * MINUTE_NS }),
+            )?;
+        }
+    }
+    // A correction: in the first rotating roll call, the teacher voids one signature (the
+    // student signed, then was sent to the infirmary before the session began).
+    if p.mode == RollCallMode::RotatingQr && p.version == 1 && id.ends_with("A1") {
+        if let Some((_, s)) = present.get(1) {
+            let target = vault.state().session(p.key).and_then(|state| {
+                state.entries.iter().find(|e| e.kind.student() == Some(*s)).map(|e| e.recorded.index)
+            });
+            if let Some(target_index) = target {
+                submit(
+                    vault,
+                    summary,
+                    &format!("correct {id} {target_index}"),
+                    EventBody::Correction(Correction {
+                        establishment: p.key.establishment.clone(),
+                        target_index,
+                        author: by_teacher.clone(),
+                        reason: reason("parti à l'infirmerie avant le début du cours"),
+                    }),
+                )?;
+            }
+        }
+    }
+    // Near the end: the teacher signs (fixed token), then closes the roll call.
+    clock.set(p.end_ns - 2 * MINUTE_NS);
+    let signer = Signer::Teacher(p.teacher.clone());
+    let token = secret.fixed_token();
+    let attestation =
+        signatures::sign(&signer_key(&signer), p.key, p.version, &signer, &token, clock.peek_ns());
+    submit(
+        vault,
+        summary,
+        &format!("teacher signs {id} v{}", p.version),
+        EventBody::TeacherSigned(TeacherSigned {
+            session: p.key.clone(),
+            version: p.version,
+            teacher: p.teacher.clone(),
+            attestation,
+        }),
+    )?;
+    summary.signatures += 1;
+    clock.set(p.end_ns);
+    submit(
+        vault,
+        summary,
+        &format!("close {id} v{}", p.version),
+        EventBody::RollCallClosed(RollCallClosed {
+            session: p.key.clone(),
+            version: p.version,
+            by: by_teacher,
+        }),
+    )?;
+    Ok(())
+}
