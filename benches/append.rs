@@ -42,7 +42,8 @@ const RAW_SPAN_BYTES: u64 = 64 << 20;
 
 impl RawFile {
     fn new(dir: &std::path::Path) -> RawFile {
-        let file = File::options().create(true).read(true).write(true).open(dir.join("raw")).unwrap();
+        let file =
+            File::options().create_new(true).read(true).write(true).open(dir.join("raw")).unwrap();
         let zeros = vec![0u8; 1 << 20];
         for i in 0..RAW_SPAN_BYTES / (1 << 20) {
             file.write_all_at(&zeros, i << 20).unwrap();
@@ -98,8 +99,11 @@ fn append(c: &mut Criterion) {
 
         let dir = tempfile::tempdir().unwrap();
         let mut raw = RawFile::new(dir.path());
-        let bytes: Vec<u8> =
-            payloads.iter().take(batch).flat_map(|p| p.iter().copied().cycle().take(FRAME_BYTES)).collect();
+        let bytes: Vec<u8> = payloads
+            .iter()
+            .take(batch)
+            .flat_map(|p| p.iter().copied().cycle().take(FRAME_BYTES))
+            .collect();
         g.bench_with_input(BenchmarkId::new("raw_pwrite_fdatasync", batch), &batch, |b, _| {
             b.iter(|| raw.write_sync(&bytes))
         });

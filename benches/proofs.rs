@@ -55,7 +55,8 @@ fn proofs(c: &mut Criterion) {
     let root = tree.root(leaves).unwrap();
     let index = points(leaves, 0, leaves);
     let old = points(leaves ^ 0xabcd, 1, leaves);
-    let incl: Vec<Vec<Hash>> = index.iter().map(|&i| tree.inclusion_path(i, leaves).unwrap()).collect();
+    let incl: Vec<Vec<Hash>> =
+        index.iter().map(|&i| tree.inclusion_path(i, leaves).unwrap()).collect();
     let cons: Vec<Vec<Hash>> =
         old.iter().map(|&m| tree.consistency_path(m, leaves).unwrap()).collect();
     let old_roots: Vec<Hash> = old.iter().map(|&m| tree.root(m).unwrap()).collect();

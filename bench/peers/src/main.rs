@@ -58,6 +58,7 @@ fn run_cell(args: &[String]) -> i32 {
         "hash" => hashing::run(&a),
         "build" => open::build(&a),
         "open" => open::open(&a),
+        "verify" => open::verify(&a),
         other => Err(format!("unknown cell kind {other}")),
     });
     match result {
@@ -385,6 +386,16 @@ fn run_open(p: &Plan, results: &mut Results) -> Result<(), String> {
                 r.as_ref().map_or(f64::NAN, |r| r.get("rss_peak_bytes")) / 1048576.0
             );
             push(results, &format!("open/{n}"), "coffre", r);
+        }
+        if n >= 1_000_000 {
+            for _ in 0..p.runs {
+                let r = spawn_cell("verify", &kv[..1], &log_dir);
+                eprintln!(
+                    "verify {n}: {:.0} records/s",
+                    r.as_ref().map_or(f64::NAN, |r| r.get("records_per_s"))
+                );
+                push(results, &format!("verify/{n}"), "coffre", r);
+            }
         }
     }
     Ok(())

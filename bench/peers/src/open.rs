@@ -72,3 +72,19 @@ pub fn open(args: &CellArgs) -> Result<CellResult, String> {
     r.set("close_ms", t2.elapsed().as_secs_f64() * 1e3);
     Ok(r)
 }
+
+/// Runs the verify cell: `Log::verify()` over the whole log (opening not timed). Reports
+/// records/s, comparable with the hashing cell's all-core leaf-hashing limit.
+pub fn verify(args: &CellArgs) -> Result<CellResult, String> {
+    let expect: u64 = args.num("records")?;
+    let dir = std::path::PathBuf::from(args.str("dir")?);
+    let (log, _report) = Log::open(&dir, LogOptions::default()).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    log.verify(&|_| {}).map_err(|e| format!("verify failed: {e}"))?;
+    let s = t0.elapsed().as_secs_f64();
+    let mut r = CellResult::default();
+    r.set("verify_s", s)
+        .set("records_per_s", expect as f64 / s)
+        .set("rss_peak_bytes", proc_status_bytes("VmHWM"));
+    Ok(r)
+}
