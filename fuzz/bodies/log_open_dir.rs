@@ -2,9 +2,11 @@
 //! for writing, every record read back (see [`super::support::open_and_check`]).
 //!
 //! Input layout: one flags byte, then entries `kind(u8) arg(u8) len(u16 LE) bytes[len]`
-//! until the input ends (a short last entry takes what is left). `kind % 5` picks the file:
+//! until the input ends (a short last entry takes what is left). `kind % 8` picks the file:
 //! 0 the manifest, 1 segment `seg-<arg>.log`, 2 `tree/head`, 3 `tree/level-<arg % 64>.hashes`,
-//! 4 a stray file (lock file, look-alike segment names, a `tree` file in place of the folder).
+//! 4 a stray file (lock file, look-alike segment names, a `tree` file in place of the folder),
+//! 5 `checkpoints.notes`, 6 `checkpoint.vkey`, 7 `retention.state` (read by the log as those
+//! features land; until then they are stray files). New log files get a new kind here.
 //! Later entries overwrite earlier ones of the same name.
 
 use super::support::{
@@ -33,7 +35,7 @@ const STRAY_NAMES: [&str; 5] = [
 /// One file of the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// `kind % 5` (see the module documentation).
+    /// `kind % 8` (see the module documentation).
     pub kind: u8,
     /// Segment first index, level number or stray-name choice.
     pub arg: u8,
@@ -45,7 +47,7 @@ pub struct Entry {
 pub fn parse_entries(mut rest: &[u8]) -> Vec<Entry> {
     let mut entries = Vec::new();
     while rest.len() >= 4 && entries.len() < ENTRIES_MAX {
-        let (kind, arg) = (rest[0] % 5, rest[1]);
+        let (kind, arg) = (rest[0] % 8, rest[1]);
         let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
         let body = &rest[4..];
         let take = len.min(body.len());
@@ -73,6 +75,9 @@ fn path_of(entry: &Entry) -> String {
         1 => segment_file_name(u64::from(entry.arg)),
         2 => "tree/head".to_string(),
         3 => format!("tree/level-{:02}.hashes", entry.arg % 64),
+        5 => "checkpoints.notes".to_string(),
+        6 => "checkpoint.vkey".to_string(),
+        7 => "retention.state".to_string(),
         _ => STRAY_NAMES[usize::from(entry.arg) % STRAY_NAMES.len()].to_string(),
     }
 }
@@ -124,8 +129,12 @@ fn entry_for(name: &str, bytes: Vec<u8>) -> Entry {
         name.strip_prefix("tree/level-").and_then(|s| s.strip_suffix(".hashes"))
     {
         (3, level.parse::<u8>().expect("level number"))
+    } else if let Some(kind) =
+        ["checkpoints.notes", "checkpoint.vkey", "retention.state"].iter().position(|n| *n == name)
+    {
+        (kind as u8 + 5, 0)
     } else {
-        panic!("unexpected file {name} in a sample log")
+        panic!("file {name} of a sample log has no entry kind: add one in log_open_dir.rs")
     };
     Entry { kind, arg, bytes }
 }

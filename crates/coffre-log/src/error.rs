@@ -96,6 +96,74 @@ pub enum LogError {
     /// The Merkle tree store failed.
     #[error("tree store: {0}")]
     Tree(#[from] TreeStoreError),
+    /// A proof or root was asked for a tree size larger than the log.
+    #[error("tree size {size} exceeds the {len} records of the log")]
+    SizeOutOfRange {
+        /// The size asked for.
+        size: u64,
+        /// Records in the log.
+        len: u64,
+    },
+    /// An inclusion proof was asked for a leaf outside the tree it should be proved in.
+    #[error("leaf {index} is not in the tree of size {size}")]
+    LeafNotInTree {
+        /// The leaf index asked for.
+        index: u64,
+        /// The tree size asked for.
+        size: u64,
+    },
+    /// A consistency proof was asked with `old_size == 0` or `old_size > new_size`.
+    #[error("no consistency proof from size {old_size} to size {new_size}")]
+    InvalidConsistencyRange {
+        /// The older size.
+        old_size: u64,
+        /// The newer size.
+        new_size: u64,
+    },
+    /// `checkpoint()` was called but the options name no `checkpoint_signer`.
+    #[error("no checkpoint signer configured")]
+    NoSigner,
+    /// The signer's key is not the verifier key recorded at the log's first checkpoint (key
+    /// rotation is not supported).
+    #[error("checkpoint key {given} differs from the log's recorded key {recorded}")]
+    CheckpointKeyMismatch {
+        /// The recorded verifier key (`name+id+key`).
+        recorded: String,
+        /// The verifier key of the signer given.
+        given: String,
+    },
+    /// A checkpoint could not be built or signed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The stored log disagrees with a checkpoint or with itself: records, tree hashes,
+    /// checkpoints or the recorded key were altered, removed or replaced.
+    #[error("tamper detected in {}{}: {detail}", file.display(), tamper_location(*offset, *index, *level))]
+    TamperDetected {
+        /// The file where the mismatch was found.
+        file: PathBuf,
+        /// Byte offset in `file`, when known.
+        offset: Option<u64>,
+        /// Record (leaf) index or checkpoint number, when known.
+        index: Option<u64>,
+        /// Tree level, for a tree hash.
+        level: Option<u32>,
+        /// What disagrees.
+        detail: String,
+    },
+}
+
+fn tamper_location(offset: Option<u64>, index: Option<u64>, level: Option<u32>) -> String {
+    let mut out = String::new();
+    if let Some(o) = offset {
+        out.push_str(&format!(" at offset {o}"));
+    }
+    if let Some(i) = index {
+        out.push_str(&format!(", index {i}"));
+    }
+    if let Some(l) = level {
+        out.push_str(&format!(", level {l}"));
+    }
+    out
 }
 
 impl LogError {
@@ -111,6 +179,17 @@ impl LogError {
         detail: impl Into<String>,
     ) -> LogError {
         LogError::Corruption { file: file.into(), offset, detail: detail.into() }
+    }
+
+    /// Shorthand for [`LogError::TamperDetected`] with only a file and a detail.
+    pub(crate) fn tamper(file: impl Into<PathBuf>, detail: impl Into<String>) -> LogError {
+        LogError::TamperDetected {
+            file: file.into(),
+            offset: None,
+            index: None,
+            level: None,
+            detail: detail.into(),
+        }
     }
 
     /// A copy of this error for another waiter of a failed commit group (I/O errors are not

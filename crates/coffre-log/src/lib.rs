@@ -24,6 +24,14 @@ pub mod recovery;
 mod segment;
 
 pub use error::LogError;
+// Checkpoints of the log, proofs from it, verification (docs/VERIFY.md).
+mod checkpoint_store;
+mod checkpointing;
+mod prove;
+pub mod verify;
+pub use checkpoint_store::{StoredCheckpoint, CHECKPOINTS_FILE, VKEY_FILE};
+pub use options::AutoCheckpoint;
+pub use verify::{VerifyPhase, VerifyProgress, VerifyReport};
 pub use log::{Log, LogIter, LogStats, LOCK_FILE};
 pub use manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE};
 pub use options::{Durability, LogOptions, Preallocation};

@@ -2,6 +2,8 @@
 //! committer thread ([`crate::commit`]), and reads.
 
 use crate::commit::{initial_prealloc_end, ActiveWriter, Committer, Payloads, Request};
+use crate::checkpoint_store::CheckpointStore;
+use crate::checkpointing::{check_length, check_roots, AutoCheckpointer, Checkpointer};
 use crate::error::LogError;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN_MAX};
@@ -154,6 +156,10 @@ pub struct Log {
     payload_size_bytes_max: u32,
     /// Holds the directory's exclusive lock while the log is open for writing.
     _lock: Option<File>,
+    /// Stored checkpoints and what signing one needs (crate::checkpointing).
+    checkpointer: Arc<Checkpointer>,
+    /// The automatic checkpointer thread, when configured.
+    auto: Option<AutoCheckpointer>,
 }
 
 impl std::fmt::Debug for Log {
@@ -271,6 +277,10 @@ impl Log {
             report.resumed_roll = true;
         }
         let scan = scan_active(&file, &path, len, next_first, manifest.segment_size_bytes)?;
+        let (checkpoints, cut) = CheckpointStore::load(dir, &manifest.origin, true)?;
+        report.checkpoint_bytes_cut = cut;
+        // Recovery never cuts records a checkpoint covers: that is tampering, not a torn write.
+        check_length(&checkpoints, next_first + scan.offsets.len() as u64)?;
         if let Some(torn) = &scan.torn {
             cut_torn_tail(&file, &path, torn, scan.dirty_end)?;
         }
@@ -307,11 +317,12 @@ impl Log {
             fail_next_write: AtomicBool::new(false),
         });
         report.tree_leaves_rehashed = align_tree(&shared, records)?;
+        check_roots(&shared, &checkpoints, &options, records)?;
         let preallocation = options.preallocation;
         let committer = Committer {
             shared: Arc::clone(&shared),
             rx: crossbeam_channel::never(),
-            clock: options.clock,
+            clock: Arc::clone(&options.clock),
             durability: options.durability,
             preallocation,
             active: ActiveWriter {
@@ -338,13 +349,20 @@ impl Log {
             .name("coffre-committer".into())
             .spawn(move || committer.run())
             .map_err(|e| LogError::io("spawn committer", dir, e))?;
-        let log = Log {
+        let checkpointer =
+            Checkpointer::new(Arc::clone(&shared), checkpoints, &options, Some(tx.clone()));
+        let mut log = Log {
             shared,
             tx: Some(tx),
             committer: Some(handle),
             payload_size_bytes_max: options.payload_size_bytes_max,
             _lock: Some(lock),
+            checkpointer: Arc::new(checkpointer),
+            auto: None,
         };
+        if let Some(auto) = options.auto_checkpoint {
+            log.auto = Some(AutoCheckpointer::start(Arc::clone(&log.checkpointer), auto)?);
+        }
         Ok((log, report))
     }
 
@@ -407,12 +425,18 @@ impl Log {
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
         });
+        let (checkpoints, _torn_bytes_ignored) =
+            CheckpointStore::load(dir, &shared.manifest.origin, false)?;
+        check_roots(&shared, &checkpoints, &options, records)?;
+        let checkpointer = Checkpointer::new(Arc::clone(&shared), checkpoints, &options, None);
         Ok(Log {
             shared,
             tx: None,
             committer: None,
             payload_size_bytes_max: options.payload_size_bytes_max,
             _lock: None,
+            checkpointer: Arc::new(checkpointer),
+            auto: None,
         })
     }
 
@@ -460,7 +484,11 @@ impl Log {
         let (reply, answer) = crossbeam_channel::bounded(1);
         tx.send(Request { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned)?;
         // A dropped reply means the committer gave up on the group: treat as poisoned.
-        answer.recv().map_err(|_| LogError::Poisoned)?
+        let receipts = answer.recv().map_err(|_| LogError::Poisoned)??;
+        if let Some(auto) = &self.auto {
+            auto.after_append(self.len(), self.checkpointer.store.latest_size());
+        }
+        Ok(receipts)
     }
 
     /// Reads record `index`, checking its checksums.
@@ -548,6 +576,16 @@ impl Log {
         self.shared.tree.as_ref()
     }
 
+    /// Stored checkpoints and signing (crate::checkpointing, crate::verify).
+    pub(crate) fn checkpointer(&self) -> &Checkpointer {
+        &self.checkpointer
+    }
+
+    /// State shared with the committer and readers (for crate::retention).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Test hook: makes the committer's next segment write fail.
     #[cfg(test)]
     pub(crate) fn fail_next_write(&self) {
@@ -558,7 +596,12 @@ impl Log {
 impl Drop for Log {
     fn drop(&mut self) {
         // Closing the channel stops the committer after the requests already queued; it
-        // syncs what is unsynced before exiting, and the lock is released only after.
+        // syncs what is unsynced before exiting, and the lock is released only after. The
+        // checkpointer holds a sender too: it stops (after any checkpoint in flight) first.
+        if let Some(auto) = self.auto.as_mut() {
+            auto.stop();
+        }
+        self.checkpointer.close();
         self.tx = None;
         if let Some(h) = self.committer.take() {
             let _ = h.join();

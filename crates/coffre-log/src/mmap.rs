@@ -27,6 +27,14 @@ impl SealedBytes {
         }
     }
 
+    /// The whole file as a slice, when it is mapped (no copy).
+    pub(crate) fn as_slice(&self) -> Option<&[u8]> {
+        match self {
+            SealedBytes::Mapped(map) => Some(map),
+            SealedBytes::File(_) => None,
+        }
+    }
+
     /// Fills `buf` from `offset`; an `UnexpectedEof` error if the range is past the end.
     pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         match self {

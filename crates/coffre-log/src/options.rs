@@ -1,6 +1,7 @@
 //! Options of [`crate::Log::create`] and [`crate::Log::open`].
 
 use crate::hash::HashAlgorithm;
+use crate::note::{NoteSigner, NoteVerifier};
 use coffre_clock::{Clock, SystemClock};
 use std::fmt;
 use std::sync::Arc;
@@ -69,6 +70,28 @@ pub struct LogOptions {
     pub origin: String,
     /// *Creation only.* How long records must be kept (default 5 years).
     pub retention_seconds: u64,
+    /// Key that signs the log's checkpoints ([`crate::Log::checkpoint`] and automatic ones).
+    /// Its verifier key is recorded at the first checkpoint; another key is refused later
+    /// ([`crate::LogError::CheckpointKeyMismatch`]).
+    pub checkpoint_signer: Option<Arc<NoteSigner>>,
+    /// Key that signed `trusted_checkpoint` (default: the log's recorded key).
+    pub trusted_verifier: Option<NoteVerifier>,
+    /// A signed checkpoint note kept outside the log (by an auditor): `open` fails with
+    /// [`crate::LogError::TamperDetected`] if the log is shorter or has another root at its
+    /// size.
+    pub trusted_checkpoint: Option<String>,
+    /// Checkpoints signed automatically by a background thread (needs `checkpoint_signer`).
+    pub auto_checkpoint: Option<AutoCheckpoint>,
+}
+
+/// When the log signs checkpoints by itself. A checkpoint is written when either limit is
+/// reached and records were added since the last checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AutoCheckpoint {
+    /// After this many records since the last checkpoint.
+    pub every_records: Option<u64>,
+    /// After this much time since the last checkpoint (or since opening).
+    pub every: Option<Duration>,
 }
 
 impl Default for LogOptions {
@@ -82,6 +105,10 @@ impl Default for LogOptions {
             clock: Arc::new(SystemClock::default()),
             origin: DEFAULT_ORIGIN.to_string(),
             retention_seconds: DEFAULT_RETENTION_SECONDS,
+            checkpoint_signer: None,
+            trusted_verifier: None,
+            trusted_checkpoint: None,
+            auto_checkpoint: None,
         }
     }
 }
@@ -96,6 +123,10 @@ impl fmt::Debug for LogOptions {
             .field("preallocation", &self.preallocation)
             .field("origin", &self.origin)
             .field("retention_seconds", &self.retention_seconds)
+            .field("checkpoint_signer", &self.checkpoint_signer)
+            .field("trusted_verifier", &self.trusted_verifier)
+            .field("trusted_checkpoint", &self.trusted_checkpoint.is_some())
+            .field("auto_checkpoint", &self.auto_checkpoint)
             .finish_non_exhaustive()
     }
 }

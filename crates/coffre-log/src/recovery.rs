@@ -28,6 +28,9 @@ pub struct RecoveryReport {
     pub resumed_roll: bool,
     /// Leaf hashes re-appended to the Merkle tree store to match the records.
     pub tree_leaves_rehashed: u64,
+    /// Bytes of a torn last checkpoint frame cut from `checkpoints.notes` (a crash during
+    /// `Log::checkpoint`, before it returned).
+    pub checkpoint_bytes_cut: u64,
 }
 
 /// A torn final write cut off by recovery. The bytes were never acknowledged: a group is

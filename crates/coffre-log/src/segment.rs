@@ -361,7 +361,8 @@ impl SealedSegment {
         self.first_index + self.record_count
     }
 
-    fn bytes(&self) -> Result<Arc<SealedBytes>, LogError> {
+    /// The segment's bytes (mapped read-only when possible), opened on first use.
+    pub(crate) fn bytes(&self) -> Result<Arc<SealedBytes>, LogError> {
         if let Some(b) = self.bytes.get() {
             return Ok(b.clone());
         }

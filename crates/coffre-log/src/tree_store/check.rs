@@ -48,6 +48,28 @@ impl TreeStore {
     }
 }
 
+impl TreeStore {
+    /// Reads the stored leaf hashes from `first_index` into `out` (32 bytes each), for the
+    /// log's `verify()`, which compares them with the leaves it recomputes from the records.
+    pub(crate) fn read_leaf_hashes(
+        &self,
+        first_index: u64,
+        out: &mut [u8],
+    ) -> Result<(), TreeStoreError> {
+        let count = (out.len() / HASH_LEN) as u64;
+        let len = self.len();
+        if !out.len().is_multiple_of(HASH_LEN) || first_index.checked_add(count).is_none_or(|e| e > len) {
+            return Err(TreeStoreError::SizeTooLarge { size: first_index + count, len });
+        }
+        self.read_entries_into(0, first_index, out)
+    }
+
+    /// Path of the file that stores `level`, to name it in reports.
+    pub(crate) fn level_file(&self, level: u32) -> std::path::PathBuf {
+        super::files::level_path(&self.tree_dir, level)
+    }
+}
+
 /// Index of the first parent in `parents` that is not the node hash of its two children.
 fn first_mismatch(
     alg: HashAlgorithm,
