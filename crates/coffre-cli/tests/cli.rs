@@ -1,0 +1,415 @@
+//! Runs the real `coffre` binary: round trips, tamper detection, usage errors, JSON output
+//! checked against the library, streaming append.
+
+use base64::Engine as _;
+use coffre_log::merkle::{verify_consistency, verify_inclusion};
+use coffre_log::{Hash, Log, LogOptions};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_coffre");
+
+fn coffre(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn coffre_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[track_caller]
+fn ok(o: Output) -> Output {
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+    o
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn b64(text: &Value) -> Hash {
+    Hash::from_base64(text.as_str().unwrap()).unwrap()
+}
+
+/// A scratch directory with a key outside the vault and the vault path (not created yet).
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    key: PathBuf,
+    vkey: String,
+    vault: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("signer.key");
+        let out = ok(coffre(&["keygen", "lycee.example.fr/coffre", "--out", p(&key)]));
+        let vkey = stdout(&out).trim().to_string();
+        let vault = tmp.path().join("vault");
+        Fixture { vault, key, vkey, _tmp: tmp }
+    }
+
+    fn init(&self, extra: &[&str]) {
+        let mut args = vec!["init", p(&self.vault), "--key", p(&self.key)];
+        args.extend_from_slice(extra);
+        ok(coffre(&args));
+    }
+
+    fn append(&self, lines: &str) -> Vec<Value> {
+        let o = ok(coffre_stdin(&["append", p(&self.vault), "--json"], lines.as_bytes()));
+        stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    fn segments(&self) -> Vec<PathBuf> {
+        let mut s: Vec<PathBuf> = std::fs::read_dir(&self.vault)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("seg-"))
+            .collect();
+        s.sort();
+        s
+    }
+}
+
+/// Flips one byte of a file (sealed segments are read-only, so the mode is lifted first).
+fn flip_byte(path: &Path, offset: u64) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset as usize] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Segment header (32) + record header (56): the first payload byte of a segment's first record.
+const FIRST_PAYLOAD_OFFSET: u64 = 32 + 56;
+
+#[test]
+fn keygen_writes_a_0600_private_key_and_refuses_to_overwrite_it() {
+    let f = Fixture::new();
+    let mode = std::fs::metadata(&f.key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&f.key).unwrap();
+    assert!(text.starts_with("PRIVATE+KEY+lycee.example.fr/coffre+"), "{text}");
+    assert!(f.vkey.starts_with("lycee.example.fr/coffre+"), "{}", f.vkey);
+    let again = coffre(&["keygen", "other", "--out", p(&f.key)]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("refusing to overwrite"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&f.key).unwrap(), text);
+}
+
+#[test]
+fn round_trip_then_a_flipped_byte_in_a_sealed_segment_fails_verify_with_exit_1() {
+    let f = Fixture::new();
+    f.init(&["--segment-size", "4096", "--hash", "sha256"]);
+    let lines: String = (0..300).map(|i| format!("record {i}\n")).collect();
+    let receipts = f.append(&lines);
+    assert_eq!(receipts.len(), 300);
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r["index"], i as u64);
+    }
+    assert!(f.segments().len() > 2, "small segments must have been sealed");
+
+    let out = ok(coffre(&["verify", p(&f.vault)]));
+    assert!(stdout(&out).contains("300 records"), "{}", stdout(&out));
+    let out = ok(coffre(&["read", p(&f.vault), "7"]));
+    assert_eq!(out.stdout, b"record 7");
+
+    flip_byte(&f.segments()[0], FIRST_PAYLOAD_OFFSET);
+    let out = coffre(&["verify", p(&f.vault)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("record 0") && err.contains("seg-"), "{err}");
+}
+
+#[test]
+fn a_flipped_byte_early_in_the_active_segment_fails_verify_with_exit_1() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("one\ntwo\n");
+    f.append("three\n");
+    assert_eq!(f.segments().len(), 1);
+    flip_byte(&f.segments()[0], FIRST_PAYLOAD_OFFSET);
+    let out = coffre(&["verify", p(&f.vault)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("seg-"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_group_is_not_taken_for_a_torn_write_by_verify() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("one\n");
+    f.append("two\n");
+    let seg = &f.segments()[0];
+    // Record 1's frame starts after record 0's (56-byte header + "one", padded to 8).
+    flip_byte(seg, FIRST_PAYLOAD_OFFSET + 64);
+    let out = coffre(&["verify", p(&f.vault)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("record 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn info_json_matches_the_library() {
+    let f = Fixture::new();
+    f.init(&["--origin", "school.example/log", "--retention", "90d"]);
+    f.append("a\nb\nc\nd\ne\n");
+    let info = json(&ok(coffre(&["info", p(&f.vault), "--json"])));
+    let log = Log::open_read_only(&f.vault, LogOptions::default()).unwrap();
+    assert_eq!(info["size"], 5);
+    assert_eq!(b64(&info["root"]), log.root(5).unwrap());
+    assert_eq!(info["hash"], "blake3");
+    assert_eq!(info["origin"], "school.example/log");
+    assert_eq!(info["retention"], "90d");
+    assert_eq!(info["retention_seconds"], 90 * 86_400);
+    assert!(info.get("vkey").is_some());
+}
+
+#[test]
+fn prove_json_proofs_verify_with_the_merkle_module() {
+    let f = Fixture::new();
+    f.init(&["--hash", "sha256"]);
+    let lines: String = (0..20).map(|i| format!("r{i}\n")).collect();
+    let receipts = f.append(&lines);
+    let log = Log::open_read_only(&f.vault, LogOptions::default()).unwrap();
+    let alg = log.hash_algorithm();
+
+    let proof = json(&ok(coffre(&["prove", p(&f.vault), "--index", "6", "--size", "13", "--json"])));
+    assert_eq!(proof["leaf_index"], 6);
+    assert_eq!(proof["tree_size"], 13);
+    assert_eq!(proof["leaf_hash"], receipts[6]["leaf_hash"]);
+    assert_eq!(b64(&proof["root"]), log.root(13).unwrap());
+    let path: Vec<Hash> = proof["proof"].as_array().unwrap().iter().map(b64).collect();
+    let leaf = b64(&proof["leaf_hash"]);
+    verify_inclusion(alg, 6, 13, &leaf, &path, &log.root(13).unwrap()).unwrap();
+
+    let c = json(&ok(coffre(&["prove", p(&f.vault), "--from", "5", "--to", "20", "--json"])));
+    assert_eq!((c["size1"].as_u64(), c["size2"].as_u64()), (Some(5), Some(20)));
+    let (root1, root2) = (b64(&c["root1"]), b64(&c["root2"]));
+    assert_eq!((root1, root2), (log.root(5).unwrap(), log.root(20).unwrap()));
+    let path: Vec<Hash> = c["proof"].as_array().unwrap().iter().map(b64).collect();
+    verify_consistency(alg, 5, 20, &root1, &root2, &path).unwrap();
+}
+
+#[test]
+fn read_json_gives_metadata_and_base64_payload_and_raw_append_keeps_bytes() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let payload = b"line one\nline two\r\n\x00\xff binary";
+    let out = ok(coffre_stdin(&["append", p(&f.vault), "--raw", "--json"], payload));
+    let receipt: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(receipt["index"], 0);
+    assert_eq!(ok(coffre(&["read", p(&f.vault), "0"])).stdout, payload);
+    let meta = json(&ok(coffre(&["read", p(&f.vault), "0", "--json"])));
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(meta["payload"].as_str().unwrap());
+    assert_eq!(decoded.unwrap(), payload);
+    assert_eq!(meta["leaf_hash"], receipt["leaf_hash"]);
+    assert!(meta["timestamp"]["earliest_ns"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn append_reads_a_file_argument_one_record_per_line() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let input = f.vault.parent().unwrap().join("input.txt");
+    std::fs::write(&input, "x\r\ny\n\nz").unwrap();
+    let out = ok(coffre(&["append", p(&f.vault), p(&input)]));
+    assert_eq!(stdout(&out).lines().count(), 4);
+    assert_eq!(ok(coffre(&["read", p(&f.vault), "0"])).stdout, b"x");
+    assert_eq!(ok(coffre(&["read", p(&f.vault), "2"])).stdout, b"");
+    assert_eq!(ok(coffre(&["read", p(&f.vault), "3"])).stdout, b"z");
+}
+
+/// Reads one line from the child's stdout within a generous hang guard (not a speed check).
+fn read_line_or_hang(lines: &mpsc::Receiver<String>) -> String {
+    lines.recv_timeout(Duration::from_secs(120)).expect("no receipt while stdin stays open")
+}
+
+#[test]
+fn streaming_append_acknowledges_each_line_before_stdin_closes() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let mut child = Command::new(BIN)
+        .args(["append", p(&f.vault), "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let child_stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in child_stdout.lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    let first: Value = serde_json::from_str(&read_line_or_hang(&rx)).unwrap();
+    assert_eq!(first["index"], 0);
+    assert!(first["leaf_hash"].is_string() && first["timestamp"].is_object());
+    stdin.write_all(b"second\n").unwrap();
+    stdin.flush().unwrap();
+    let second: Value = serde_json::from_str(&read_line_or_hang(&rx)).unwrap();
+    assert_eq!(second["index"], 1);
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success());
+    assert_eq!(ok(coffre(&["read", p(&f.vault), "1"])).stdout, b"second");
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_with_a_message_naming_the_culprit() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("a\nb\n");
+    let v = p(&f.vault);
+    let inside_key = f.vault.join("k.key");
+    std::fs::copy(&f.key, &inside_key).unwrap();
+    let not_a_key = f.vault.parent().unwrap().join("not-a-key");
+    std::fs::write(&not_a_key, "hello\n").unwrap();
+    let fresh = f.vault.parent().unwrap().join("fresh");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![], "Usage"),
+        (vec!["frobnicate"], "frobnicate"),
+        (vec!["init", p(&fresh)], "--key"),
+        (vec!["init", p(&fresh), "--key", p(&f.key), "--retention", "12h"], "shorter than one day"),
+        (vec!["init", p(&fresh), "--key", p(&f.key), "--retention", "5w"], "unknown unit"),
+        (vec!["init", p(&fresh), "--key", p(&f.key), "--hash", "md5"], "md5"),
+        (vec!["init", p(&fresh), "--key", p(&not_a_key)], "not-a-key"),
+        (vec!["init", v, "--key", p(&f.key)], "already exists"),
+        (vec!["append", v, "--key", p(&inside_key)], "inside the vault"),
+        (vec!["append", v, "/nonexistent/input"], "/nonexistent/input"),
+        (vec!["info", p(&fresh)], "no vault"),
+        (vec!["read", v, "two"], "two"),
+        (vec!["read", v, "9"], "record 9"),
+        (vec!["prove", v], "--index"),
+        (vec!["prove", v, "--index", "1", "--from", "1", "--to", "2"], "cannot be used"),
+        (vec!["prove", v, "--index", "5"], "--index"),
+        (vec!["prove", v, "--index", "0", "--size", "3"], "--size"),
+        (vec!["prove", v, "--from", "0", "--to", "2"], "--from"),
+        (vec!["verify", v, "--vkey", "garbage"], "--vkey"),
+        (vec!["note", "sign", "--key", p(&f.key), "/nonexistent/note"], "/nonexistent/note"),
+        (vec!["note", "verify", "--vkey", &f.vkey], "FILE"),
+        (vec!["checkpoint", v], "--key"),
+        (vec!["keygen", "bad name", "--out", p(&fresh)], "NAME"),
+    ];
+    for (args, needle) in cases {
+        let out = coffre(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: stderr lacks {needle:?}: {err}");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["keygen"],
+        &["init"],
+        &["append"],
+        &["info"],
+        &["read"],
+        &["checkpoint"],
+        &["prove"],
+        &["verify"],
+        &["note"],
+        &["note", "sign"],
+        &["note", "verify"],
+        &["hold"],
+        &["release"],
+        &["purge"],
+        &["audit"],
+        &["audit", "export"],
+        &["audit", "verify"],
+        &["ine"],
+        &["ine", "check"],
+        &["clock"],
+        &["clock", "status"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = ok(coffre(&args));
+        assert!(stdout(&out).contains("Usage: coffre"), "{command:?}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn ine_check_reports_family_and_key_and_fails_on_any_invalid() {
+    let out = ok(coffre(&["ine", "check", "1234567890v", "--json"]));
+    let report = json(&out);
+    assert_eq!(report["ines"][0]["ine"], "1234567890V");
+    assert_eq!(report["ines"][0]["family"], "bea");
+    assert_eq!(report["ines"][0]["key_check"], "verified");
+
+    let out = coffre(&["ine", "check", "1234567890V", "1234567890A"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("1234567890V  valid"), "{text}");
+    assert!(text.contains("1234567890A  INVALID  BEA key letter should be V"), "{text}");
+
+    let out = coffre_stdin(&["ine", "check", "--json"], b"1234567890V\n\nshort\n");
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!((report["checked"].as_u64(), report["invalid"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(report["ines"][1]["valid"], false);
+}
+
+#[test]
+fn note_sign_then_verify_round_trips_and_tampering_or_a_wrong_key_fails() {
+    let f = Fixture::new();
+    let dir = f.vault.parent().unwrap();
+    let text = dir.join("statement.txt");
+    std::fs::write(&text, "attendance of 2025-03-14 is complete\n").unwrap();
+    let signed = ok(coffre(&["note", "sign", "--key", p(&f.key), p(&text)]));
+    let note = dir.join("statement.note");
+    std::fs::write(&note, &signed.stdout).unwrap();
+
+    let out = ok(coffre(&["note", "verify", "--vkey", &f.vkey, p(&note)]));
+    assert_eq!(stdout(&out), "attendance of 2025-03-14 is complete\n");
+    let vkey_file = dir.join("vkey.txt");
+    std::fs::write(&vkey_file, format!("{}\n", f.vkey)).unwrap();
+    let out = ok(coffre(&["note", "verify", "--vkey", p(&vkey_file), p(&note), "--json"]));
+    assert_eq!(json(&out)["signatures"][0]["name"], "lycee.example.fr/coffre");
+
+    let tampered = stdout(&signed).replace("complete", "partial!");
+    std::fs::write(&note, tampered).unwrap();
+    let out = coffre(&["note", "verify", "--vkey", &f.vkey, p(&note)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    std::fs::write(&note, &signed.stdout).unwrap();
+    let other = dir.join("other.key");
+    let other_vkey = stdout(&ok(coffre(&["keygen", "other", "--out", p(&other)])));
+    let out = coffre(&["note", "verify", "--vkey", other_vkey.trim(), p(&note)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
