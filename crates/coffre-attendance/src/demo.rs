@@ -10,8 +10,8 @@ use crate::events::{
     SignerKeyEnrolled, StudentSigned, TeacherSigned,
 };
 use crate::identity::{
-    Actor, CourseLabel, Date, EstablishmentCode, Ine, Reason, Room, Session, SessionId,
-    SessionRef, Signer, StaffId, Student, TeacherId,
+    Actor, CourseLabel, Date, EstablishmentCode, Ine, Reason, Room, Session, SessionId, SessionRef,
+    Signer, StaffId, Student, TeacherId,
 };
 use crate::signatures;
 use crate::vault::{Vault, VaultError, VaultReceipt};
@@ -187,23 +187,53 @@ impl Default for SchoolDayConfig {
 }
 
 /// Records `body` through `vault` at the clock's current time.
-fn submit(vault: &Vault, summary: &mut DemoSummary, label: &str, body: EventBody)
-    -> Result<VaultReceipt, VaultError> {
+fn submit(
+    vault: &Vault,
+    summary: &mut DemoSummary,
+    label: &str,
+    body: EventBody,
+) -> Result<VaultReceipt, VaultError> {
     let receipt = vault.submit(&event(label, body))?;
     summary.records += u64::from(!receipt.duplicate);
     Ok(receipt)
 }
 
-/// Context of one roll call in the demo.
-struct RollCallPlan<'a> {
-    key: &'a SessionRef,
+/// One roll call of the demo.
+struct RollCallPlan {
+    key: SessionRef,
     version: u32,
     start_ns: u64,
     end_ns: u64,
-    teacher: &'a TeacherId,
-    students: &'a [Student],
+    teacher: TeacherId,
+    students: Vec<Student>,
     mode: RollCallMode,
     opened_by: Actor,
+}
+
+/// A step of a roll call, in the order they happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Open,
+    Wave(usize),
+    Marks,
+    Correction,
+    TeacherSigns,
+    Close,
+}
+
+fn steps_of(p: &RollCallPlan, config: &SchoolDayConfig) -> Vec<(u64, Step)> {
+    let mut out = vec![(p.start_ns - 5 * MINUTE_NS, Step::Open)];
+    if p.mode != RollCallMode::Manual {
+        let present = p.students.len() - (0..p.students.len()).filter(|&i| fate(i).0).count();
+        let waves = present.div_ceil(config.batch.max(1));
+        // Students scan the code in waves from the start, one wave per 30 s.
+        out.extend((0..waves).map(|w| (p.start_ns + w as u64 * 30 * SECOND_NS, Step::Wave(w))));
+    }
+    out.push((p.start_ns + 10 * MINUTE_NS, Step::Marks));
+    out.push((p.start_ns + 12 * MINUTE_NS, Step::Correction));
+    out.push((p.end_ns - 2 * MINUTE_NS, Step::TeacherSigns));
+    out.push((p.end_ns, Step::Close));
+    out
 }
 
 /// A simulated school day in one establishment, recorded through `vault`, whose clock must be
@@ -293,11 +323,12 @@ pub fn school_day(
         }
     }
 
+    // 07:30: the 13:00 session of group A moves to 14:00 (room unavailable).
+    clock.set(day_ns + 7 * HOUR_NS + 30 * MINUTE_NS);
+    let mut roll_calls = Vec::new();
     for (key, t, group, start_ns, slot_number, group_number) in plan {
         let (mut start_ns, mut version) = (start_ns, 1);
         if slot_number == 2 && group_number == 0 {
-            // 09:00: the 13:00 session of group A moves to 14:00 (room unavailable).
-            clock.set(day_ns + 9 * HOUR_NS);
             start_ns += HOUR_NS;
             submit(
                 vault,
@@ -319,22 +350,28 @@ pub fn school_day(
             (3, 0) => (RollCallMode::FixedQr, administrator()),
             _ => (RollCallMode::RotatingQr, Actor::Teacher(t.clone())),
         };
-        roll_call(
-            vault,
-            clock,
-            config,
-            &mut summary,
-            &RollCallPlan {
-                key: &key,
-                version,
-                start_ns,
-                end_ns: start_ns + HOUR_NS,
-                teacher: &t,
-                students: group,
-                mode,
-                opened_by,
-            },
-        )?;
+        roll_calls.push(RollCallPlan {
+            key,
+            version,
+            start_ns,
+            end_ns: start_ns + HOUR_NS,
+            teacher: t,
+            students: group.to_vec(),
+            mode,
+            opened_by,
+        });
+    }
+    // Every roll call's steps, run in time order (sessions overlap).
+    let mut steps: Vec<(u64, usize, Step)> = Vec::new();
+    for (number, p) in roll_calls.iter().enumerate() {
+        steps.extend(steps_of(p, config).into_iter().map(|(at, step)| (at, number, step)));
+    }
+    steps.sort_by_key(|&(at, number, step)| (at, number, step));
+    for (at, number, step) in steps {
+        clock.set(at);
+        if let Some(p) = roll_calls.get(number) {
+            run_step(vault, clock, config, &mut summary, p, step)?;
+        }
     }
 
     // 17:30: a justification arrives for the first absence of the manual roll call.
@@ -346,7 +383,12 @@ pub fn school_day(
             &mut summary,
             &format!("justify {} {}", key.session, absent.ine),
             EventBody::AbsenceJustified(AbsenceJustified {
-                mark: Mark { session: key, version: 1, student: absent.clone(), by: administrator() },
+                mark: Mark {
+                    session: key,
+                    version: 1,
+                    student: absent.clone(),
+                    by: administrator(),
+                },
                 reason: reason("certificat médical"),
             }),
         )?;
@@ -363,50 +405,52 @@ fn fate(i: usize) -> (bool, Option<u16>, bool) {
     (i % 17 == 0, (i % 23 == 5).then_some(10 + (i % 3) as u16 * 5), i % 41 == 7)
 }
 
-fn roll_call(
+fn run_step(
     vault: &Vault,
     clock: &ManualClock,
     config: &SchoolDayConfig,
     summary: &mut DemoSummary,
-    p: &RollCallPlan<'_>,
+    p: &RollCallPlan,
+    step: Step,
 ) -> Result<(), VaultError> {
     let id = p.key.session.as_str();
     let by_teacher = Actor::Teacher(p.teacher.clone());
-    clock.set(p.start_ns - 5 * MINUTE_NS);
-    let on_behalf_of = matches!(p.opened_by, Actor::Administrator(_)).then(|| p.teacher.clone());
-    submit(
-        vault,
-        summary,
-        &format!("open {id} v{}", p.version),
-        EventBody::RollCallOpened(RollCallOpened {
-            session: p.key.clone(),
-            version: p.version,
-            mode: p.mode,
-            opened_by: p.opened_by.clone(),
-            on_behalf_of,
-        }),
-    )?;
-    let secret = vault.session_secret(p.key, p.version)?;
-    let policy = vault.state().config().qr;
+    let secret = vault.session_secret(&p.key, p.version)?;
     let present: Vec<(usize, &Student)> =
         p.students.iter().enumerate().filter(|(i, _)| !fate(*i).0).collect();
-    if p.mode != RollCallMode::Manual {
-        // Students scan the code in waves from the start, one wave per 30 s.
-        for (wave, chunk) in present.chunks(config.batch.max(1)).enumerate() {
-            let scan_ns = p.start_ns + wave as u64 * 30 * SECOND_NS;
-            clock.set(scan_ns);
+    match step {
+        Step::Open => {
+            let on_behalf_of =
+                matches!(p.opened_by, Actor::Administrator(_)).then(|| p.teacher.clone());
+            submit(
+                vault,
+                summary,
+                &format!("open {id} v{}", p.version),
+                EventBody::RollCallOpened(RollCallOpened {
+                    session: p.key.clone(),
+                    version: p.version,
+                    mode: p.mode,
+                    opened_by: p.opened_by.clone(),
+                    on_behalf_of,
+                }),
+            )?;
+        }
+        Step::Wave(wave) => {
+            let scan_ns = clock.peek_ns();
+            let policy = vault.state().config().qr;
             let token = match p.mode {
                 RollCallMode::RotatingQr => secret.rotating_token(scan_ns, &policy),
                 _ => secret.fixed_token(),
             };
+            let size = config.batch.max(1);
+            let chunk = present.iter().skip(wave * size).take(size);
             let commands: Vec<Command> = chunk
-                .iter()
                 .map(|(i, s)| {
                     let signer = Signer::Student((*s).clone());
                     let device_ns = scan_ns + (*i as u64 % 7) * 150_000_000;
                     let attestation = signatures::sign(
                         &signer_key(&signer),
-                        p.key,
+                        &p.key,
                         p.version,
                         &signer,
                         &token,
@@ -435,42 +479,49 @@ fn roll_call(
                 }
             }
         }
-    }
-    // 10 minutes in: absences, lateness, early departures.
-    clock.set(p.start_ns + 10 * MINUTE_NS);
-    for (i, s) in p.students.iter().enumerate() {
-        let mark = Mark {
-            session: p.key.clone(),
-            version: p.version,
-            student: s.clone(),
-            by: by_teacher.clone(),
-        };
-        let (absent, late, leaves) = fate(i);
-        if absent {
-            submit(vault, summary, &format!("absent {id} {}", s.ine), EventBody::MarkedAbsent(mark))?;
-            summary.absences += 1;
-        } else if let Some(minutes) = late {
-            submit(
-                vault,
-                summary,
-                &format!("late {id} {}", s.ine),
-                EventBody::MarkedLate(MarkedLate { mark, minutes }),
-            )?;
-        } else if leaves {
-            submit(
-                vault,
-                summary,
-                &format!("left {id} {}", s.ine),
-                EventBody::LeftEarly(LeftEarly { mark, left_at_ns: p.end_ns - 20 * MINUTE_NS }),
-            )?;
+        Step::Marks => {
+            for (i, s) in p.students.iter().enumerate() {
+                let mark = Mark {
+                    session: p.key.clone(),
+                    version: p.version,
+                    student: s.clone(),
+                    by: by_teacher.clone(),
+                };
+                let (absent, late, leaves) = fate(i);
+                if absent {
+                    let label = format!("absent {id} {}", s.ine);
+                    submit(vault, summary, &label, EventBody::MarkedAbsent(mark))?;
+                    summary.absences += 1;
+                } else if let Some(minutes) = late {
+                    submit(
+                        vault,
+                        summary,
+                        &format!("late {id} {}", s.ine),
+                        EventBody::MarkedLate(MarkedLate { mark, minutes }),
+                    )?;
+                } else if leaves {
+                    submit(
+                        vault,
+                        summary,
+                        &format!("left {id} {}", s.ine),
+                        EventBody::LeftEarly(LeftEarly {
+                            mark,
+                            left_at_ns: p.end_ns - 20 * MINUTE_NS,
+                        }),
+                    )?;
+                }
+            }
         }
-    }
-    // A correction: in the first rotating roll call, the teacher voids one signature (the
-    // student signed, then was sent to the infirmary before the session began).
-    if p.mode == RollCallMode::RotatingQr && p.version == 1 && id.ends_with("A1") {
-        if let Some((_, s)) = present.get(1) {
-            let target = vault.state().session(p.key).and_then(|state| {
-                state.entries.iter().find(|e| e.kind.student() == Some(*s)).map(|e| e.recorded.index)
+        Step::Correction => {
+            // In the first rotating roll call of group A the teacher voids one signature
+            // (the student signed, then was sent to the infirmary before the lesson began).
+            if p.mode != RollCallMode::RotatingQr || !id.ends_with("A1") {
+                return Ok(());
+            }
+            let Some((_, s)) = present.get(1) else { return Ok(()) };
+            let target = vault.state().session(&p.key).and_then(|state| {
+                let mut entries = state.entries.iter();
+                entries.find(|e| e.kind.student() == Some(*s)).map(|e| e.recorded.index)
             });
             if let Some(target_index) = target {
                 submit(
@@ -480,41 +531,49 @@ fn roll_call(
                     EventBody::Correction(Correction {
                         establishment: p.key.establishment.clone(),
                         target_index,
-                        author: by_teacher.clone(),
+                        author: by_teacher,
                         reason: reason("parti à l'infirmerie avant le début du cours"),
                     }),
                 )?;
             }
         }
+        Step::TeacherSigns => {
+            let signer = Signer::Teacher(p.teacher.clone());
+            let token = secret.fixed_token();
+            let device_ns = clock.peek_ns();
+            let attestation = signatures::sign(
+                &signer_key(&signer),
+                &p.key,
+                p.version,
+                &signer,
+                &token,
+                device_ns,
+            );
+            submit(
+                vault,
+                summary,
+                &format!("teacher signs {id} v{}", p.version),
+                EventBody::TeacherSigned(TeacherSigned {
+                    session: p.key.clone(),
+                    version: p.version,
+                    teacher: p.teacher.clone(),
+                    attestation,
+                }),
+            )?;
+            summary.signatures += 1;
+        }
+        Step::Close => {
+            submit(
+                vault,
+                summary,
+                &format!("close {id} v{}", p.version),
+                EventBody::RollCallClosed(RollCallClosed {
+                    session: p.key.clone(),
+                    version: p.version,
+                    by: by_teacher,
+                }),
+            )?;
+        }
     }
-    // Near the end: the teacher signs (fixed token), then closes the roll call.
-    clock.set(p.end_ns - 2 * MINUTE_NS);
-    let signer = Signer::Teacher(p.teacher.clone());
-    let token = secret.fixed_token();
-    let attestation =
-        signatures::sign(&signer_key(&signer), p.key, p.version, &signer, &token, clock.peek_ns());
-    submit(
-        vault,
-        summary,
-        &format!("teacher signs {id} v{}", p.version),
-        EventBody::TeacherSigned(TeacherSigned {
-            session: p.key.clone(),
-            version: p.version,
-            teacher: p.teacher.clone(),
-            attestation,
-        }),
-    )?;
-    summary.signatures += 1;
-    clock.set(p.end_ns);
-    submit(
-        vault,
-        summary,
-        &format!("close {id} v{}", p.version),
-        EventBody::RollCallClosed(RollCallClosed {
-            session: p.key.clone(),
-            version: p.version,
-            by: by_teacher,
-        }),
-    )?;
     Ok(())
 }

@@ -8,10 +8,13 @@
 //! - [`state`]: the projection rebuilt from the log, ingest rules, idempotency,
 //!   `prepare`/`commit` for the vault;
 //! - [`query`]: attendance sheets, student histories, session listings;
-//! - [`vault`]: the vault over a `coffre_log::Log` (replay on open, ingest, receipts).
+//! - [`vault`]: the vault over a `coffre_log::Log` (replay on open, ingest, receipts);
+//! - [`audit`]: audit bundles for funders, exported by the vault, verified offline;
+//! - [`demo`]: a simulated school day and year (examples, tests, benchmarks).
 //!
 //! See docs/ATTENDANCE.md.
 
+pub mod audit;
 pub mod demo;
 pub mod events;
 pub mod identity;
@@ -21,4 +24,5 @@ pub mod signatures;
 pub mod state;
 pub mod vault;
 
+pub use audit::{verify_audit, AuditBundle, AuditError, AuditReport, AuditRequest};
 pub use vault::{Vault, VaultError, VaultOptions};

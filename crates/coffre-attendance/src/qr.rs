@@ -122,6 +122,16 @@ fn session_bytes(session: &SessionRef, version: u32) -> Vec<u8> {
     out
 }
 
+/// The public tag of a session version: the first 8 bytes of each of its tokens. An auditor
+/// without the master key checks with it that a signed challenge belongs to the session.
+pub fn session_tag(session: &SessionRef, version: u32) -> [u8; 8] {
+    let mut tag_hasher = blake3::Hasher::new();
+    tag_hasher.update(TAG_CONTEXT).update(&session_bytes(session, version));
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&tag_hasher.finalize().as_bytes()[..8]);
+    tag
+}
+
 impl SessionSecret {
     /// Derives the secret of `session` at `version` from the vault's master key.
     pub fn derive(master: &MasterKey, session: &SessionRef, version: u32) -> SessionSecret {
@@ -129,11 +139,7 @@ impl SessionSecret {
         let mut hasher = blake3::Hasher::new_keyed(&master.0);
         hasher.update(SECRET_CONTEXT).update(&id);
         let key = *hasher.finalize().as_bytes();
-        let mut tag_hasher = blake3::Hasher::new();
-        tag_hasher.update(TAG_CONTEXT).update(&id);
-        let mut tag = [0u8; 8];
-        tag.copy_from_slice(&tag_hasher.finalize().as_bytes()[..8]);
-        SessionSecret { key, tag }
+        SessionSecret { key, tag: session_tag(session, version) }
     }
 
     fn token(&self, window: u64) -> Token {

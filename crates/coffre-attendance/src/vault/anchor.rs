@@ -124,13 +124,21 @@ impl Anchoring {
         Ok(stored)
     }
 
+    /// The checkpoint signer, if any (it also signs audit manifests).
+    pub(crate) fn signer(&self) -> Option<&NoteSigner> {
+        self.signer.as_deref()
+    }
+
     /// Whether new checkpoints can be signed.
     pub(crate) fn checkpoint_possible(&self) -> bool {
         self.signer.is_some()
     }
 
     /// The newest checkpoint kept, if any.
-    pub(crate) fn latest_checkpoint(&self, _log: &Log) -> Result<Option<CheckpointNote>, VaultError> {
+    pub(crate) fn latest_checkpoint(
+        &self,
+        _log: &Log,
+    ) -> Result<Option<CheckpointNote>, VaultError> {
         Ok(lock(&self.checkpoints).last().cloned())
     }
 

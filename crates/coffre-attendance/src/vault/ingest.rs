@@ -98,7 +98,8 @@ impl Vault {
             })
             .collect();
         let payloads: Vec<&[u8]> = appends.iter().map(|p| p.bytes()).collect();
-        let receipts = if payloads.is_empty() { Vec::new() } else { self.log.append_batch(&payloads)? };
+        let receipts =
+            if payloads.is_empty() { Vec::new() } else { self.log.append_batch(&payloads)? };
         if receipts.len() != appends.len() {
             return Err(LogError::Poisoned.into());
         }
