@@ -93,6 +93,35 @@ pub enum LogError {
         /// Number of records in the log.
         len: u64,
     },
+    /// A user payload starts with [`crate::SYSTEM_RECORD_PREFIX`], reserved for the log's own
+    /// system records; nothing was written.
+    #[error("payload starts with the prefix reserved for system records")]
+    ReservedPayload,
+    /// The record was deleted by a purge after its retention expired (docs/RETENTION.md).
+    #[error("record {index} was purged (purge record {purge_record})")]
+    Purged {
+        /// The index asked for.
+        index: u64,
+        /// Index of the purge system record that deleted it.
+        purge_record: u64,
+    },
+    /// A retention change that does not lengthen the retention (it can never be shortened).
+    #[error("retention of {requested_seconds} s does not extend the current {current_seconds} s")]
+    RetentionNotExtended {
+        /// Retention in force.
+        current_seconds: u64,
+        /// Retention asked for.
+        requested_seconds: u64,
+    },
+    /// No hold in force has this id.
+    #[error("no legal hold in force with id {id}")]
+    HoldNotFound {
+        /// The id given (index of a hold record).
+        id: u64,
+    },
+    /// A hold range or a reason is not acceptable (empty, purged, too long).
+    #[error("invalid retention request: {0}")]
+    InvalidRetentionRequest(String),
     /// The Merkle tree store failed.
     #[error("tree store: {0}")]
     Tree(#[from] TreeStoreError),

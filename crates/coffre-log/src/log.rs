@@ -99,16 +99,21 @@ pub(crate) struct Shared {
     pub poisoned: AtomicBool,
     pub stats: StatCounters,
     pub tree: Option<TreeStore>,
+    /// Retention policy, holds and purge bound (crate::retention).
+    pub retention: crate::retention::RetentionCell,
     /// Test hook: the next segment write fails.
     #[cfg(test)]
     pub fail_next_write: AtomicBool,
 }
 
 impl Shared {
-    fn read(&self, index: u64) -> Result<Record, LogError> {
+    pub(crate) fn read(&self, index: u64) -> Result<Record, LogError> {
         let len = self.len.load(Ordering::Acquire);
         if index >= len {
             return Err(LogError::IndexOutOfRange { index, len });
+        }
+        if let Some(purge_record) = self.retention.purged(index) {
+            return Err(LogError::Purged { index, purge_record });
         }
         let view = self.view.read();
         if let Some(a) = view.active.as_ref().filter(|a| index >= a.first_index) {
@@ -179,6 +184,7 @@ impl Log {
         let dir = dir.as_ref();
         let alg = options.hash_algorithm.unwrap_or_default();
         validate_origin(&options.origin).map_err(LogError::InvalidOptions)?;
+        crate::retention::validate_retention(options.retention_seconds)?;
         check_sizes(options.segment_size_bytes, options.payload_size_bytes_max)?;
         std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
         let manifest_path = dir.join(MANIFEST_FILE);
@@ -236,8 +242,10 @@ impl Log {
         let alg = manifest.hash_algorithm;
         let mut report = RecoveryReport::default();
         let firsts = list_segments(dir)?;
-        let sealed = check_sealed(dir, &manifest, &firsts)?;
-        let mut next_first = sealed.last().map_or(0, |s| s.end_index());
+        let policy = crate::retention::load_state(dir, &manifest, &firsts)?;
+        let purged_until = policy.policy.purged_until;
+        let sealed = check_sealed(dir, &manifest, &firsts, purged_until)?;
+        let mut next_first = sealed.last().map_or(purged_until, |s| s.end_index());
         let mut sealed: Vec<Arc<SealedSegment>> = sealed.into_iter().map(Arc::new).collect();
         let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
         if last_first != next_first {
@@ -302,7 +310,7 @@ impl Log {
                 records_end: scan.records_end,
             }),
         };
-        let tree = open_tree(dir, alg)?;
+        let tree = open_tree(dir, alg, purged_until)?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             frame_len_max: manifest.segment_size_bytes,
@@ -313,10 +321,12 @@ impl Log {
             poisoned: AtomicBool::new(false),
             stats: StatCounters::default(),
             tree: Some(tree),
+            retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
         });
         report.tree_leaves_rehashed = align_tree(&shared, records)?;
+        crate::retention::finish_open(&shared, Some(&mut report))?;
         check_roots(&shared, &checkpoints, &options, records)?;
         let preallocation = options.preallocation;
         let committer = Committer {
@@ -378,8 +388,10 @@ impl Log {
         let manifest = read_manifest(dir, &options)?;
         let alg = manifest.hash_algorithm;
         let firsts = list_segments(dir)?;
-        let mut sealed = check_sealed(dir, &manifest, &firsts)?;
-        let mut next_first = sealed.last().map_or(0, |s| s.end_index());
+        let policy = crate::retention::load_state(dir, &manifest, &firsts)?;
+        let purged_until = policy.policy.purged_until;
+        let mut sealed = check_sealed(dir, &manifest, &firsts, purged_until)?;
+        let mut next_first = sealed.last().map_or(purged_until, |s| s.end_index());
         let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
         if last_first != next_first {
             return Err(missing_segment(dir, next_first));
@@ -422,9 +434,11 @@ impl Log {
             poisoned: AtomicBool::new(false),
             stats: StatCounters::default(),
             tree,
+            retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
         });
+        crate::retention::finish_open(&shared, None)?;
         let (checkpoints, _torn_bytes_ignored) =
             CheckpointStore::load(dir, &shared.manifest.origin, false)?;
         check_roots(&shared, &checkpoints, &options, records)?;
@@ -467,6 +481,13 @@ impl Log {
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), LogError> {
+        if crate::system::is_system_payload(payload) {
+            return Err(LogError::ReservedPayload);
+        }
+        self.check_payload_size(payload)
+    }
+
+    fn check_payload_size(&self, payload: &[u8]) -> Result<(), LogError> {
         if payload.len() as u64 > u64::from(self.payload_size_bytes_max) {
             return Err(LogError::PayloadTooLarge {
                 size_bytes: payload.len() as u64,
@@ -584,6 +605,19 @@ impl Log {
     /// State shared with the committer and readers (for crate::retention).
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Largest payload accepted.
+    pub(crate) fn payload_size_bytes_max(&self) -> u32 {
+        self.payload_size_bytes_max
+    }
+
+    /// Appends a system record (crate::system): bypasses the reserved-prefix check, forces
+    /// a sync whatever the durability.
+    pub(crate) fn append_system(&self, payload: Vec<u8>) -> Result<Receipt, LogError> {
+        self.check_payload_size(&payload)?;
+        let receipts = self.submit(Payloads::One(payload), true)?;
+        receipts.into_iter().next().ok_or(LogError::Poisoned)
     }
 
     /// Test hook: makes the committer's next segment write fail.
@@ -706,16 +740,21 @@ fn missing_segment(dir: &Path, first_index: u64) -> LogError {
     )
 }
 
-/// Checks every segment but the last, in order, by name, length and footer.
+/// Checks every segment but the last, in order, by name, length and footer. Segments before
+/// `purged_until` were deleted by a purge (docs/RETENTION.md): files still named below it are
+/// leftovers of an interrupted purge, skipped here and deleted by `retention::finish_open`.
 fn check_sealed(
     dir: &Path,
     manifest: &Manifest,
     firsts: &[u64],
+    purged_until: u64,
 ) -> Result<Vec<SealedSegment>, LogError> {
-    // Retention (issue 5) will let the first segment start after 0; until then it must not.
-    let mut expected = 0u64;
+    let mut expected = purged_until;
     let mut sealed = Vec::with_capacity(firsts.len().saturating_sub(1));
     for &first in firsts.iter().take(firsts.len().saturating_sub(1)) {
+        if first < purged_until {
+            continue;
+        }
         if first != expected {
             return Err(missing_segment(dir, expected));
         }
@@ -787,10 +826,12 @@ fn cut_torn_tail(
         .map_err(|e| LogError::io("cut torn tail", path, e))
 }
 
-/// Opens the tree store, or rebuilds it from scratch if it is missing or damaged.
-fn open_tree(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, LogError> {
+/// Opens the tree store, or rebuilds it from scratch if it is missing or damaged (only while
+/// no record was purged: the purged records' leaves exist nowhere else).
+fn open_tree(dir: &Path, alg: HashAlgorithm, purged_until: u64) -> Result<TreeStore, LogError> {
     match TreeStore::open(dir, alg) {
         Ok(t) => Ok(t),
+        Err(e) if purged_until > 0 => Err(e.into()),
         // Derived data: a missing or damaged tree is rebuilt from the records.
         Err(TreeStoreError::NotFound { .. } | TreeStoreError::Corruption { .. }) => {
             Ok(TreeStore::replace(dir, alg)?)

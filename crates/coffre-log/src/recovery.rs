@@ -31,6 +31,13 @@ pub struct RecoveryReport {
     /// Bytes of a torn last checkpoint frame cut from `checkpoints.notes` (a crash during
     /// `Log::checkpoint`, before it returned).
     pub checkpoint_bytes_cut: u64,
+    /// The retention state file was missing and was rebuilt by scanning the log.
+    pub retention_state_rebuilt: bool,
+    /// A system record in flight at the crash was found in the log (`Some(index)`) or not
+    /// (`None`, nothing to do) — `None` too when nothing was in flight.
+    pub pending_system_record: Option<u64>,
+    /// Segment files an interrupted purge had left behind, deleted at open.
+    pub purge_leftovers_removed: Vec<PathBuf>,
 }
 
 /// A torn final write cut off by recovery. The bytes were never acknowledged: a group is

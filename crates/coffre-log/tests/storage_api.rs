@@ -142,7 +142,7 @@ fn manifest_keeps_creation_parameters_and_refuses_the_other_algorithm() {
     let opts = LogOptions {
         hash_algorithm: Some(HashAlgorithm::Sha256),
         origin: "example.org/attendance".into(),
-        retention_seconds: 10,
+        retention_seconds: 86_400,
         ..small_options()
     };
     drop(Log::create(dir.path(), opts).unwrap());
@@ -151,7 +151,7 @@ fn manifest_keeps_creation_parameters_and_refuses_the_other_algorithm() {
     assert_eq!(m.hash_algorithm, HashAlgorithm::Sha256);
     assert_eq!(
         (m.origin.as_str(), m.retention_seconds, m.segment_size_bytes),
-        ("example.org/attendance", 10, 2048)
+        ("example.org/attendance", 86_400, 2048)
     );
     drop(log);
     let blake = LogOptions { hash_algorithm: Some(HashAlgorithm::Blake3), ..small_options() };
