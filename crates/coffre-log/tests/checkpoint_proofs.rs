@@ -18,8 +18,15 @@ fn check_all_proofs(log: &Log) {
             assert_eq!(proof.leaf_hash, record.leaf_hash(alg));
             let ts = record.timestamp.to_bytes();
             proof.verify_leaf(&[&ts, &record.payload], &roots[size as usize]).unwrap();
-            verify_inclusion(alg, index, size, &proof.leaf_hash, &proof.path, &roots[size as usize])
-                .unwrap();
+            verify_inclusion(
+                alg,
+                index,
+                size,
+                &proof.leaf_hash,
+                &proof.path,
+                &roots[size as usize],
+            )
+            .unwrap();
             // The same path does not prove the leaf in a neighbouring tree.
             if size > 1 {
                 assert!(proof.verify(&roots[size as usize - 1]).is_err());
@@ -71,16 +78,16 @@ fn bad_proof_arguments_are_typed_errors() {
     let log = Log::create(dir.path(), options(HashAlgorithm::Blake3)).unwrap();
     append(&log, 0, 5);
     assert!(matches!(log.prove_inclusion(0, 6), Err(LogError::SizeOutOfRange { size: 6, len: 5 })));
-    assert!(matches!(log.prove_inclusion(5, 5), Err(LogError::LeafNotInTree { index: 5, size: 5 })));
+    assert!(matches!(
+        log.prove_inclusion(5, 5),
+        Err(LogError::LeafNotInTree { index: 5, size: 5 })
+    ));
     assert!(matches!(log.prove_inclusion(0, 0), Err(LogError::LeafNotInTree { .. })));
     assert!(matches!(
         log.prove_consistency(0, 3),
         Err(LogError::InvalidConsistencyRange { old_size: 0, new_size: 3 })
     ));
-    assert!(matches!(
-        log.prove_consistency(4, 3),
-        Err(LogError::InvalidConsistencyRange { .. })
-    ));
+    assert!(matches!(log.prove_consistency(4, 3), Err(LogError::InvalidConsistencyRange { .. })));
     assert!(matches!(log.prove_consistency(3, 9), Err(LogError::SizeOutOfRange { .. })));
     assert_eq!(log.prove_consistency(5, 5).unwrap().path, vec![]);
     assert_eq!(log.read(4).unwrap().payload, payload(4));

@@ -4,7 +4,9 @@ mod checkpoint_support;
 
 use checkpoint_support::{append, options, other_signer, signer};
 use coffre_log::checkpoint::open_checkpoint;
-use coffre_log::{AutoCheckpoint, HashAlgorithm, Log, LogError, LogOptions, CHECKPOINTS_FILE, VKEY_FILE};
+use coffre_log::{
+    AutoCheckpoint, HashAlgorithm, Log, LogError, LogOptions, CHECKPOINTS_FILE, VKEY_FILE,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 

@@ -95,7 +95,11 @@ fn log_resigned_by_another_key_fails_against_the_auditors_key() {
     let (dir, trusted_note) = log_with_checkpoint();
     // Rewrite everything with another key: the log is self-consistent again...
     let forged_dir = tempfile::tempdir().unwrap();
-    let forged = Log::create(forged_dir.path(), LogOptions { checkpoint_signer: Some(other_signer()), ..opts() }).unwrap();
+    let forged = Log::create(
+        forged_dir.path(),
+        LogOptions { checkpoint_signer: Some(other_signer()), ..opts() },
+    )
+    .unwrap();
     append(&forged, 0, 20);
     forged.checkpoint().unwrap();
     drop(forged);
@@ -116,24 +120,46 @@ fn log_resigned_by_another_key_fails_against_the_auditors_key() {
 fn trusted_checkpoint_mismatch_is_detected() {
     let (dir, _) = log_with_checkpoint();
     let sign = |size, root| {
-        let cp = Checkpoint { origin: "coffre.test/log".into(), size, root, timestamp: None, extensions: vec![] };
+        let cp = Checkpoint {
+            origin: "coffre.test/log".into(),
+            size,
+            root,
+            timestamp: None,
+            extensions: vec![],
+        };
         SignedCheckpoint::sign(&cp, &signer()).unwrap()
     };
     let ro = Log::open_read_only(dir.path(), opts()).unwrap();
     let (root5, root20) = (ro.root(5).unwrap(), ro.root(20).unwrap());
     drop(ro);
-    let with = |note: String| LogOptions { trusted_checkpoint: Some(note), trusted_verifier: Some(signer().verifier()), ..opts() };
+    let with = |note: String| LogOptions {
+        trusted_checkpoint: Some(note),
+        trusted_verifier: Some(signer().verifier()),
+        ..opts()
+    };
     // Genuine older and current heads pass.
     Log::open(dir.path(), with(sign(5, root5))).unwrap();
     Log::open_read_only(dir.path(), with(sign(20, root20))).unwrap();
     // A head the log is shorter than, a different root, another origin, a bad signature.
     assert!(is_tamper(&Log::open(dir.path(), with(sign(21, root20))).unwrap_err()));
     assert!(is_tamper(&Log::open(dir.path(), with(sign(5, root20))).unwrap_err()));
-    let other_origin = Checkpoint { origin: "elsewhere".into(), size: 5, root: root5, timestamp: None, extensions: vec![] };
+    let other_origin = Checkpoint {
+        origin: "elsewhere".into(),
+        size: 5,
+        root: root5,
+        timestamp: None,
+        extensions: vec![],
+    };
     let note = SignedCheckpoint::sign(&other_origin, &signer()).unwrap();
     assert!(is_tamper(&Log::open(dir.path(), with(note)).unwrap_err()));
     let by_other = {
-        let cp = Checkpoint { origin: "coffre.test/log".into(), size: 5, root: root5, timestamp: None, extensions: vec![] };
+        let cp = Checkpoint {
+            origin: "coffre.test/log".into(),
+            size: 5,
+            root: root5,
+            timestamp: None,
+            extensions: vec![],
+        };
         SignedCheckpoint::sign(&cp, &other_signer()).unwrap()
     };
     assert!(is_tamper(&Log::open(dir.path(), with(by_other)).unwrap_err()));
@@ -141,7 +167,11 @@ fn trusted_checkpoint_mismatch_is_detected() {
     let bare = tempfile::tempdir().unwrap();
     let fresh = Log::create(bare.path(), LogOptions { checkpoint_signer: None, ..opts() }).unwrap();
     drop(fresh);
-    let no_key = LogOptions { checkpoint_signer: None, trusted_checkpoint: Some(sign(0, HashAlgorithm::Sha256.empty_root())), ..opts() };
+    let no_key = LogOptions {
+        checkpoint_signer: None,
+        trusted_checkpoint: Some(sign(0, HashAlgorithm::Sha256.empty_root())),
+        ..opts()
+    };
     assert!(matches!(Log::open(bare.path(), no_key), Err(LogError::InvalidOptions(_))));
     let _ = std::fs::metadata(dir.path().join(CHECKPOINTS_FILE)).unwrap();
 }
