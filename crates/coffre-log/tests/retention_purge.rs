@@ -400,3 +400,11 @@ fn a_forged_purge_in_the_state_file_is_detected_against_the_tree() {
     let err = Log::open(dir.path(), options(clock)).unwrap_err();
     assert!(matches!(err, LogError::TamperDetected { index: Some(i), .. } if i == hold.0), "{err}");
 }
+
+#[test]
+fn verify_passes_after_a_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _clock, _) = two_epochs(dir.path());
+    log.purge_expired(now_with_earliest(old_retain_until()), false).unwrap();
+    log.verify(&|_| {}).unwrap();
+}
