@@ -395,6 +395,15 @@ impl SealedSegment {
         } else {
             read_u32(table_at + TABLE_ENTRY_LEN)?
         };
+        // The offset table is data from disk: bound the frame by this segment's own record
+        // area before anything is allocated for it.
+        if offset < SEGMENT_HEADER_LEN || end <= offset || end > self.records_end {
+            return Err(LogError::corruption(
+                &self.path,
+                table_at,
+                "record offset table entry outside the segment's record area",
+            ));
+        }
         read_frame(
             |buf, at| bytes.read_exact_at(buf, at),
             &self.path,
