@@ -51,6 +51,7 @@ pub fn is_tamper(error: &LogError) -> bool {
     matches!(
         error,
         LogError::Corruption { .. }
+            | LogError::TamperDetected { .. }
             | LogError::Tree(TreeStoreError::Corruption { .. })
             | LogError::Tree(TreeStoreError::ParentMismatch { .. })
     )

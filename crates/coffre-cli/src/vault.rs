@@ -2,6 +2,7 @@
 //! writing (with crash recovery) for those that append.
 
 use crate::error::CliError;
+use coffre_log::note::NoteVerifier;
 use coffre_log::options::DEFAULT_PAYLOAD_SIZE_BYTES_MAX;
 use coffre_log::{Log, LogError, LogOptions};
 use std::path::Path;
@@ -18,26 +19,32 @@ pub fn payload_limit_for(segment_size_bytes: u64) -> u32 {
         .unwrap_or(DEFAULT_PAYLOAD_SIZE_BYTES_MAX)
 }
 
-/// Options to open an existing vault with (creation-only fields are ignored by open).
-pub fn open_options() -> LogOptions {
-    LogOptions::default()
+/// Options to open an existing vault with (creation-only fields are ignored by open). With a
+/// trusted key, opening fails as tampered if the vault's recorded checkpoint key differs.
+pub fn open_options(trusted: Option<&NoteVerifier>) -> LogOptions {
+    LogOptions { trusted_verifier: trusted.cloned(), ..LogOptions::default() }
 }
 
 /// Opens `dir` read-only: no lock, no repair, nothing written.
 pub fn open_read(dir: &Path) -> Result<Log, CliError> {
-    Log::open_read_only(dir, open_options()).map_err(|e| open_error(dir, e))
+    open_read_trusted(dir, None)
+}
+
+/// [`open_read`], checking the vault's recorded checkpoint key against `trusted`.
+pub fn open_read_trusted(dir: &Path, trusted: Option<&NoteVerifier>) -> Result<Log, CliError> {
+    Log::open_read_only(dir, open_options(trusted)).map_err(|e| open_error(dir, e))
 }
 
 /// Opens `dir` for appending. Recovery's repairs (a torn final write cut off) are reported
 /// on stderr: they are legitimate after a crash, but an operator should know.
 pub fn open_write(dir: &Path) -> Result<Log, CliError> {
-    let result = match Log::open(dir, open_options()) {
+    let result = match Log::open(dir, open_options(None)) {
         Err(LogError::InvalidOptions(_)) => {
             // Small segments: the default payload limit does not fit; size it from the manifest.
             let segment_size_bytes = open_read(dir)?.manifest().segment_size_bytes;
             let options = LogOptions {
                 payload_size_bytes_max: payload_limit_for(segment_size_bytes),
-                ..open_options()
+                ..open_options(None)
             };
             Log::open(dir, options)
         }
@@ -69,8 +76,8 @@ fn open_error(dir: &Path, e: LogError) -> CliError {
 
 /// Segment files in `dir` (`seg-<first index>.log`), counted by name.
 pub fn segment_count(dir: &Path) -> Result<u64, CliError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("vault {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::usage(format!("vault {}", dir.display()), e))?;
     let mut count = 0u64;
     for entry in entries {
         let entry = entry.map_err(|e| CliError::usage(format!("vault {}", dir.display()), e))?;

@@ -142,7 +142,7 @@ fn round_trip_then_a_flipped_byte_in_a_sealed_segment_fails_verify_with_exit_1()
     let out = coffre(&["verify", p(&f.vault)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("record 0") && err.contains("seg-"), "{err}");
+    assert!(err.contains("seg-00000000000000000000.log") && err.contains("index 0"), "{err}");
 }
 
 #[test]
@@ -197,7 +197,8 @@ fn prove_json_proofs_verify_with_the_merkle_module() {
     let log = Log::open_read_only(&f.vault, LogOptions::default()).unwrap();
     let alg = log.hash_algorithm();
 
-    let proof = json(&ok(coffre(&["prove", p(&f.vault), "--index", "6", "--size", "13", "--json"])));
+    let proof =
+        json(&ok(coffre(&["prove", p(&f.vault), "--index", "6", "--size", "13", "--json"])));
     assert_eq!(proof["leaf_index"], 6);
     assert_eq!(proof["tree_size"], 13);
     assert_eq!(proof["leaf_hash"], receipts[6]["leaf_hash"]);
@@ -412,4 +413,114 @@ fn note_sign_then_verify_round_trips_and_tampering_or_a_wrong_key_fails() {
     let other_vkey = stdout(&ok(coffre(&["keygen", "other", "--out", p(&other)])));
     let out = coffre(&["note", "verify", "--vkey", other_vkey.trim(), p(&note)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn init_records_the_key_and_verify_trusts_only_that_key() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let info = json(&ok(coffre(&["info", p(&f.vault), "--json"])));
+    assert_eq!(info["vkey"], f.vkey.as_str());
+    assert_eq!(info["checkpoint"]["size"], 0);
+
+    f.append("a\nb\nc\n");
+    let note = ok(coffre(&["checkpoint", p(&f.vault), "--key", p(&f.key)]));
+    let note = stdout(&note);
+    let opened = coffre_log::checkpoint::open_checkpoint(
+        note.as_bytes(),
+        &coffre_log::note::NoteVerifier::from_verifier_key(&f.vkey).unwrap(),
+    )
+    .unwrap();
+    let log = Log::open_read_only(&f.vault, LogOptions::default()).unwrap();
+    assert_eq!((opened.size, opened.root), (3, log.root(3).unwrap()));
+    drop(log);
+
+    let out = ok(coffre(&["verify", p(&f.vault), "--vkey", &f.vkey, "--json"]));
+    let report = json(&out);
+    assert_eq!(report["size"], 3);
+    assert!(report["checkpoints_verified"].as_u64().unwrap() >= 2);
+
+    let other_key = f.vault.parent().unwrap().join("other.key");
+    let other_vkey = stdout(&ok(coffre(&["keygen", "intruder", "--out", p(&other_key)])));
+    let out = coffre(&["verify", p(&f.vault), "--vkey", other_vkey.trim()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not the trusted key"), "{}", stderr(&out));
+
+    let out = coffre(&["checkpoint", p(&f.vault), "--key", p(&other_key)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed by"), "{}", stderr(&out));
+}
+
+#[test]
+fn append_with_key_signs_a_checkpoint_covering_the_new_records() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let out = ok(coffre_stdin(&["append", p(&f.vault), "--key", p(&f.key)], b"x\ny\n"));
+    assert!(stderr(&out).contains("checkpoint signed: size 2"), "{}", stderr(&out));
+    let info = json(&ok(coffre(&["info", p(&f.vault), "--json"])));
+    assert_eq!(info["checkpoint"]["size"], 2);
+    assert_eq!(info["checkpoint"]["root"], info["root"]);
+}
+
+#[test]
+fn a_flipped_byte_in_the_checkpoint_file_fails_verify_with_exit_1() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("a\nb\n");
+    ok(coffre(&["checkpoint", p(&f.vault), "--key", p(&f.key)]));
+    let file = f.vault.join(coffre_log::CHECKPOINTS_FILE);
+    let len = std::fs::metadata(&file).unwrap().len();
+    flip_byte(&file, len - 20);
+    let out = coffre(&["verify", p(&f.vault)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("checkpoint"), "{}", stderr(&out));
+}
+
+#[test]
+fn holds_are_placed_listed_released_and_purge_dry_run_reports() {
+    let f = Fixture::new();
+    f.init(&["--segment-size", "4096", "--retention", "1d"]);
+    let lines: String = (0..200).map(|i| format!("record {i}\n")).collect();
+    f.append(&lines);
+    let hold = json(&ok(coffre(&[
+        "hold",
+        p(&f.vault),
+        "--from",
+        "0",
+        "--to",
+        "50",
+        "--reason",
+        "dossier 2025-17",
+        "--json",
+    ])));
+    let id = hold["id"].as_u64().unwrap();
+    let info = json(&ok(coffre(&["info", p(&f.vault), "--json"])));
+    assert_eq!(info["holds"][0]["id"], id);
+    assert_eq!(info["holds"][0]["reason"], "dossier 2025-17");
+    let purge = json(&ok(coffre(&["purge", p(&f.vault), "--dry-run", "--json"])));
+    assert_eq!(purge["dry_run"], true);
+    assert_eq!(purge["purged"]["from"], purge["purged"]["to"], "nothing expired yet");
+    ok(coffre(&["release", p(&f.vault), "--from", "0", "--to", "50", "--reason", "closed"]));
+    let info = json(&ok(coffre(&["info", p(&f.vault), "--json"])));
+    assert_eq!(info["holds"].as_array().unwrap().len(), 0);
+    let out = coffre(&["release", p(&f.vault), &id.to_string(), "--reason", "again"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    ok(coffre(&["verify", p(&f.vault)]));
+}
+
+#[test]
+fn payloads_with_the_system_record_prefix_are_refused_with_exit_2() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let mut payload = coffre_log::SYSTEM_RECORD_PREFIX.to_vec();
+    payload.extend_from_slice(b"forged hold");
+    let out = coffre_stdin(&["append", p(&f.vault), "--raw"], &payload);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reserved"), "{}", stderr(&out));
+    payload.push(b'\n');
+    let mut input = b"fine\n".to_vec();
+    input.extend_from_slice(&payload);
+    let out = coffre_stdin(&["append", p(&f.vault)], &input);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
 }

@@ -11,7 +11,7 @@ use crate::error::CliError;
 use crate::keys::{load_signer, refuse_key_inside};
 use crate::output;
 use crate::vault::{open_write, payload_limit_for};
-use coffre_log::{Log, Receipt};
+use coffre_log::{Log, Receipt, SYSTEM_RECORD_PREFIX};
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
@@ -72,9 +72,9 @@ fn append_raw(
             format!("longer than the payload limit of {limit} bytes"),
         ));
     }
-    let receipt = log
-        .append(&payload)
-        .map_err(|e| CliError::from_log(format!("input {name}"), e))?;
+    check_not_reserved(&payload).map_err(|e| CliError::usage(format!("input {name}"), e))?;
+    let receipt =
+        log.append(&payload).map_err(|e| CliError::from_log(format!("input {name}"), e))?;
     print_receipt(&receipt, json)
 }
 
@@ -180,7 +180,17 @@ fn finish_line(mut line: Vec<u8>, limit: usize) -> Result<Vec<u8>, String> {
     if line.len() > limit {
         return Err(format!("line longer than the payload limit of {limit} bytes"));
     }
+    check_not_reserved(&line)?;
     Ok(line)
+}
+
+/// Refuses a payload the log would take for one of its own system records (the log refuses
+/// it too, but per batch; checking here names the line).
+fn check_not_reserved(payload: &[u8]) -> Result<(), String> {
+    if payload.starts_with(&SYSTEM_RECORD_PREFIX) {
+        return Err("starts with the prefix reserved for the log's system records".into());
+    }
+    Ok(())
 }
 
 fn print_receipt(receipt: &Receipt, json: bool) -> Result<(), CliError> {

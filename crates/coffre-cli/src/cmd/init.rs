@@ -33,8 +33,11 @@ pub fn run(args: &InitArgs, json: bool) -> Result<(), CliError> {
         LogError::InvalidOptions(detail) => CliError::usage("--origin/--segment-size", detail),
         e => CliError::from_log(&at, e),
     })?;
+    // The empty tree's checkpoint records the vault's key: from now on a checkpoint by any
+    // other key, or a vault re-keyed behind the auditor's back, is detected.
+    let first = super::sign::sign(&log, &signer, &args.dir)?;
     let vkey = signer.verifier().to_verifier_key();
-    let root = log.root(0).map_err(|e| CliError::from_log(&at, e))?;
+    let root = first.checkpoint.root;
     if json {
         output::json_pretty(&json!({
             "dir": args.dir.display().to_string(),

@@ -15,17 +15,15 @@ pub fn run(args: &KeygenArgs, json: bool) -> Result<(), CliError> {
     let at = format!("--out {}", args.out.display());
     // create_new: a key file is never overwritten (that would orphan every checkpoint the
     // old key signed); mode 0600 from the start, so the key is never readable by others.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&args.out)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                CliError::usage(&at, "file exists; refusing to overwrite a key")
-            }
-            _ => CliError::usage(&at, e),
-        })?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(&args.out).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    CliError::usage(&at, "file exists; refusing to overwrite a key")
+                }
+                _ => CliError::usage(&at, e),
+            },
+        )?;
     writeln!(file, "{}", signer.to_private_key())
         .and_then(|()| file.sync_all())
         .map_err(|e| CliError::usage(&at, e))?;

@@ -4,8 +4,6 @@ use crate::cli::ProveArgs;
 use crate::error::CliError;
 use crate::output;
 use crate::vault::open_read;
-use coffre_log::merkle::{ConsistencyProof, InclusionProof};
-use coffre_log::tree_store::TreeStore;
 use coffre_log::{Hash, Log};
 use serde_json::Value;
 
@@ -19,11 +17,6 @@ pub fn run(args: &ProveArgs, json: bool) -> Result<(), CliError> {
     }
 }
 
-fn tree(log: &Log) -> Result<TreeStore, CliError> {
-    TreeStore::open_read_only(log.dir(), log.hash_algorithm())
-        .map_err(|e| CliError::from_log(format!("vault {}", log.dir().display()), e.into()))
-}
-
 fn inclusion(log: &Log, index: u64, size: u64, json: bool) -> Result<(), CliError> {
     let len = log.len();
     if size > len {
@@ -32,18 +25,9 @@ fn inclusion(log: &Log, index: u64, size: u64, json: bool) -> Result<(), CliErro
     if index >= size {
         return Err(CliError::usage("--index", format!("{index} is not below tree size {size}")));
     }
-    let tree = tree(log)?;
     let at = format!("record {index}");
-    let leaf_hash = tree.leaf_hash(index).map_err(|e| CliError::from_log(&at, e.into()))?;
-    let path = tree.inclusion_path(index, size).map_err(|e| CliError::from_log(&at, e.into()))?;
+    let proof = log.prove_inclusion(index, size).map_err(|e| CliError::from_log(&at, e))?;
     let root = log.root(size).map_err(|e| CliError::from_log(&at, e))?;
-    let proof = InclusionProof {
-        algorithm: log.hash_algorithm(),
-        leaf_index: index,
-        tree_size: size,
-        leaf_hash,
-        path,
-    };
     proof
         .verify(&root)
         .map_err(|e| CliError::failed(format!("inclusion proof of {at} in tree {size}"), e))?;
@@ -73,12 +57,10 @@ fn consistency(log: &Log, size1: u64, size2: u64, json: bool) -> Result<(), CliE
             format!("must be in 1..={size2} (a consistency proof from an empty tree is empty)"),
         ));
     }
-    let tree = tree(log)?;
     let at = format!("trees {size1} and {size2}");
-    let path = tree.consistency_path(size1, size2).map_err(|e| CliError::from_log(&at, e.into()))?;
+    let proof = log.prove_consistency(size1, size2).map_err(|e| CliError::from_log(&at, e))?;
     let root1 = log.root(size1).map_err(|e| CliError::from_log(&at, e))?;
     let root2 = log.root(size2).map_err(|e| CliError::from_log(&at, e))?;
-    let proof = ConsistencyProof { algorithm: log.hash_algorithm(), size1, size2, path };
     proof
         .verify(&root1, &root2)
         .map_err(|e| CliError::failed(format!("consistency proof of {at}"), e))?;
