@@ -152,6 +152,7 @@ fn the_state_file_checksum_catches_a_flipped_byte() {
     let path = dir.path().join("retention.state");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[20] ^= 1;
+    make_writable(&path);
     std::fs::write(&path, &bytes).unwrap();
     // Nothing was purged: the damaged state is rebuilt from the log, the hold is back.
     let (log, report) = Log::open(dir.path(), options(clock)).unwrap();

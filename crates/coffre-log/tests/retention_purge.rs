@@ -396,6 +396,7 @@ fn a_forged_purge_in_the_state_file_is_detected_against_the_tree() {
     let n = bytes.len() - 4;
     let crc = crc32fast::hash(&bytes[..n]);
     bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    make_writable(&path);
     std::fs::write(&path, &bytes).unwrap();
     let err = Log::open(dir.path(), options(clock)).unwrap_err();
     assert!(matches!(err, LogError::TamperDetected { index: Some(i), .. } if i == hold.0), "{err}");

@@ -7,6 +7,7 @@ use crate::manifest::{le_u32, le_u64};
 use crate::segment::sync_dir;
 use coffre_clock::{Timestamp, TIMESTAMP_LEN};
 use std::io::{Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// File name of the retention state inside the log directory.
@@ -125,6 +126,12 @@ pub(crate) fn read_state(dir: &Path) -> Result<Option<StateFile>, LogError> {
 pub(crate) fn write_state(dir: &Path, state: &StateFile) -> Result<(), LogError> {
     let tmp = dir.join(TMP_FILE);
     let path = state_path(dir);
+    // A temp file left by a crash is read-only (0444, below): remove it rather than open it.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LogError::io("remove retention state temp", &tmp, e)),
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -134,6 +141,9 @@ pub(crate) fn write_state(dir: &Path, state: &StateFile) -> Result<(), LogError>
     file.write_all(&state.encode())
         .and_then(|()| file.sync_all())
         .map_err(|e| LogError::io("write retention state", &tmp, e))?;
+    // Each version is written once: read-only like sealed segments (replaced by rename only).
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))
+        .map_err(|e| LogError::io("chmod 0444", &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| LogError::io("rename retention state", &path, e))?;
     // DIRECTORY FSYNC: the rename must be durable before the state is relied upon (a purge
     // deletes segment files right after this returns).

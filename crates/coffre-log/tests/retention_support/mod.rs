@@ -84,3 +84,9 @@ pub fn first_index(path: &Path) -> u64 {
     let name = path.file_name().unwrap().to_str().unwrap();
     name.trim_start_matches("seg-").trim_end_matches(".log").parse().unwrap()
 }
+
+/// The state file is written 0444 (as an attacker with the owner's rights would undo first).
+pub fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
