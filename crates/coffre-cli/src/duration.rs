@@ -37,11 +37,11 @@ pub fn retention_arg(text: &str) -> Result<u64, String> {
 
 /// A duration in seconds as the largest whole unit that divides it (`5y`, `90d`, `36h`).
 pub fn format_seconds(seconds: u64) -> String {
-    if seconds > 0 && seconds % YEAR_SECONDS == 0 {
+    if seconds > 0 && seconds.is_multiple_of(YEAR_SECONDS) {
         format!("{}y", seconds / YEAR_SECONDS)
-    } else if seconds > 0 && seconds % DAY_SECONDS == 0 {
+    } else if seconds > 0 && seconds.is_multiple_of(DAY_SECONDS) {
         format!("{}d", seconds / DAY_SECONDS)
-    } else if seconds > 0 && seconds % 3_600 == 0 {
+    } else if seconds > 0 && seconds.is_multiple_of(3_600) {
         format!("{}h", seconds / 3_600)
     } else {
         format!("{seconds}s")

@@ -2,10 +2,12 @@
 //! writing (with crash recovery) for those that append.
 
 use crate::error::CliError;
+use coffre_attendance::vault::meta::META_FILE;
+use coffre_attendance::vault::LOG_DIR;
 use coffre_log::note::NoteVerifier;
 use coffre_log::options::DEFAULT_PAYLOAD_SIZE_BYTES_MAX;
-use coffre_log::{Log, LogError, LogOptions};
-use std::path::Path;
+use coffre_log::{Log, LogError, LogOptions, MANIFEST_FILE};
+use std::path::{Path, PathBuf};
 
 /// Bytes a segment needs besides one record's payload: segment header (32), record header
 /// (56), alignment padding (< 8), one offset-table entry (4), footer (48); rounded up.
@@ -25,6 +27,15 @@ pub fn open_options(trusted: Option<&NoteVerifier>) -> LogOptions {
     LogOptions { trusted_verifier: trusted.cloned(), ..LogOptions::default() }
 }
 
+/// The log directory of `dir`: `dir` itself for a plain log, `dir/log` for an attendance
+/// vault (a directory holding `vault.meta`), so every log command works on both.
+pub fn log_dir(dir: &Path) -> PathBuf {
+    if !dir.join(MANIFEST_FILE).exists() && dir.join(META_FILE).exists() {
+        return dir.join(LOG_DIR);
+    }
+    dir.to_path_buf()
+}
+
 /// Opens `dir` read-only: no lock, no repair, nothing written.
 pub fn open_read(dir: &Path) -> Result<Log, CliError> {
     open_read_trusted(dir, None)
@@ -32,13 +43,13 @@ pub fn open_read(dir: &Path) -> Result<Log, CliError> {
 
 /// [`open_read`], checking the vault's recorded checkpoint key against `trusted`.
 pub fn open_read_trusted(dir: &Path, trusted: Option<&NoteVerifier>) -> Result<Log, CliError> {
-    Log::open_read_only(dir, open_options(trusted)).map_err(|e| open_error(dir, e))
+    Log::open_read_only(log_dir(dir), open_options(trusted)).map_err(|e| open_error(dir, e))
 }
 
 /// Opens `dir` for appending. Recovery's repairs (a torn final write cut off) are reported
 /// on stderr: they are legitimate after a crash, but an operator should know.
 pub fn open_write(dir: &Path) -> Result<Log, CliError> {
-    let result = match Log::open(dir, open_options(None)) {
+    let result = match Log::open(log_dir(dir), open_options(None)) {
         Err(LogError::InvalidOptions(_)) => {
             // Small segments: the default payload limit does not fit; size it from the manifest.
             let segment_size_bytes = open_read(dir)?.manifest().segment_size_bytes;
@@ -46,7 +57,7 @@ pub fn open_write(dir: &Path) -> Result<Log, CliError> {
                 payload_size_bytes_max: payload_limit_for(segment_size_bytes),
                 ..open_options(None)
             };
-            Log::open(dir, options)
+            Log::open(log_dir(dir), options)
         }
         other => other,
     };

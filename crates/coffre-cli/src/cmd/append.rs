@@ -109,8 +109,11 @@ fn append_lines(
     Ok(())
 }
 
+/// Lines (number, payload) to commit together, and the error reading stopped on, if any.
+type Batch = (Vec<(u64, Vec<u8>)>, Option<CliError>);
+
 /// Blocks for one item, then takes whatever else is already waiting. `None` at end of input.
-fn next_batch(rx: &Receiver<Item>) -> Option<(Vec<(u64, Vec<u8>)>, Option<CliError>)> {
+fn next_batch(rx: &Receiver<Item>) -> Option<Batch> {
     let mut lines = Vec::new();
     let mut item = rx.recv().ok()?;
     loop {

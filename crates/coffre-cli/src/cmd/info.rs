@@ -15,7 +15,7 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
     let size = log.len();
     let root = log.root(size).map_err(|e| CliError::from_log(&at, e))?;
     let manifest = log.manifest();
-    let segments = segment_count(dir)?;
+    let segments = segment_count(log.dir())?;
     let vkey = log.verifier_key().map(|v| v.to_verifier_key());
     let latest = log.latest_checkpoint().map_err(|e| CliError::from_log(&at, e))?;
     let retention = log.retention();
@@ -83,9 +83,9 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
         text.push_str("holds       (none)");
     } else {
         for h in &holds {
-            let _ = write!(
+            let _ = writeln!(
                 text,
-                "hold {:<6} records {}..{}: {}\n",
+                "hold {:<6} records {}..{}: {}",
                 h.id.0, h.range.start, h.range.end, h.reason
             );
         }

@@ -38,8 +38,3 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Clock(command) => clock::run(&command, json),
     }
 }
-
-/// The error of a command whose library API has not landed in this build.
-pub(crate) fn not_yet(command: &str, api: &str) -> CliError {
-    CliError::Usage(format!("`coffre {command}` is not available in this build: it needs {api}"))
-}

@@ -9,7 +9,6 @@ use coffre_log::tree_store::TreeStore;
 use coffre_log::{Log, VerifyPhase, VerifyProgress, LOCK_FILE};
 use serde_json::json;
 use std::fs::{File, TryLockError};
-use std::path::Path;
 
 /// Runs [`coffre_log::Log::verify`]: every record re-hashed against the tree, every stored
 /// parent hash recomputed, sealed segments' checksums, every stored checkpoint against the
@@ -40,7 +39,7 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
             Some(_) => {}
         }
     }
-    let _writer_lock = check_no_missing_tail(&args.dir, &log)?;
+    let _writer_lock = check_no_missing_tail(&log)?;
     let bar = output::progress(log.len(), "verifying records");
     let report = log
         .verify(&|p: VerifyProgress| {
@@ -90,7 +89,8 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
 /// for the whole verification), a tree holding more leaves than the segments hold records
 /// means acknowledged records are missing or damaged at the end. With a writer active the
 /// tree may legitimately run ahead of our snapshot, so the check is skipped (with a note).
-fn check_no_missing_tail(dir: &Path, log: &Log) -> Result<Option<File>, CliError> {
+fn check_no_missing_tail(log: &Log) -> Result<Option<File>, CliError> {
+    let dir = log.dir();
     let lock = match File::open(dir.join(LOCK_FILE)) {
         Ok(file) => file,
         Err(_) => return Ok(None),
