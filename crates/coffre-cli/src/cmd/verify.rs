@@ -76,7 +76,7 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         _ => "; no checkpoint yet (nothing signed)".to_string(),
     };
     output::line(&format!(
-        "ok: {} records in {} segments verified, root {}{signed}",
+        "ok: {} records in {} segment(s) verified, root {}{signed}",
         report.records,
         report.segments,
         root.to_base64()
