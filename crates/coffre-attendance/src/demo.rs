@@ -577,3 +577,41 @@ fn run_step(
     }
     Ok(())
 }
+
+/// Origin line (and checkpoint key name) of the demo vaults.
+pub const DEMO_ORIGIN: &str = "attendance.example.fr/coffre";
+
+/// Options of a demo vault: the manual clock, a fixed QR secret, the given checkpoint signer.
+pub fn demo_options(
+    clock: &std::sync::Arc<ManualClock>,
+    signer: Option<coffre_log::note::NoteSigner>,
+) -> crate::vault::VaultOptions {
+    crate::vault::VaultOptions {
+        log: coffre_log::LogOptions {
+            clock: clock.clone(),
+            origin: DEMO_ORIGIN.into(),
+            ..coffre_log::LogOptions::default()
+        },
+        qr_secret: Some(b"demo QR secret, never use in production".to_vec()),
+        checkpoint_signer: signer.map(std::sync::Arc::new),
+        ..crate::vault::VaultOptions::default()
+    }
+}
+
+/// The demo checkpoint signer (from a public seed: demo and tests only).
+pub fn demo_signer() -> coffre_log::note::NoteSigner {
+    valid(coffre_log::note::NoteSigner::from_seed(DEMO_ORIGIN, &[3; 32]))
+}
+
+/// A new vault in `dir` holding a school day (`config`) and a checkpoint covering it.
+pub fn vault_with_school_day(
+    dir: &std::path::Path,
+    config: &SchoolDayConfig,
+) -> Result<(Vault, std::sync::Arc<ManualClock>, DemoSummary), VaultError> {
+    let clock = std::sync::Arc::new(ManualClock::new(config.date.start_unix_ns() + 6 * HOUR_NS));
+    let vault = Vault::create(dir, demo_options(&clock, Some(demo_signer())))?;
+    let summary = school_day(&vault, &clock, config)?;
+    clock.set(config.date.start_unix_ns() + 18 * HOUR_NS);
+    vault.checkpoint()?;
+    Ok((vault, clock, summary))
+}

@@ -13,6 +13,9 @@ pub mod format;
 mod manifest;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use export::{AuditBundle, AuditRequest, ExportOptions};
 pub use flags::Flag;
 pub use verify::{verify_audit, verify_audit_with, VerifyOptions};

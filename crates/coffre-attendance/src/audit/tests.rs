@@ -1,0 +1,313 @@
+//! Audit round trips on a vault built like the school-day example, and tampering with every
+//! kind of element of a bundle.
+
+use super::format::{self, BundleParts};
+use super::*;
+use crate::demo::{self, SchoolDayConfig};
+use crate::events::AuditScope;
+use crate::identity::{Actor, FunderId, SessionId};
+use crate::{Vault, VaultError};
+use coffre_log::checkpoint::{Checkpoint, SignedCheckpoint};
+use coffre_log::note::NoteSigner;
+
+fn request(scope: AuditScope) -> AuditRequest {
+    AuditRequest {
+        establishment: demo::establishment("LYCEE-DEMO-75"),
+        funder: FunderId::new("OPCO-EP").unwrap(),
+        scope,
+    }
+}
+
+fn day_scope(config: &SchoolDayConfig) -> AuditScope {
+    AuditScope::Sessions { from: config.date, to: config.date }
+}
+
+fn auditor() -> Actor {
+    Actor::Administrator(crate::identity::StaffId::new("opco-auditeur").unwrap())
+}
+
+fn small() -> SchoolDayConfig {
+    SchoolDayConfig { students: 40, batch: 8, ..SchoolDayConfig::default() }
+}
+
+fn export_day(dir: &std::path::Path) -> (Vault, AuditBundle) {
+    let config = small();
+    let (vault, _clock, _) = demo::vault_with_school_day(dir, &config).unwrap();
+    let bundle = vault.export_audit(&request(day_scope(&config)), &auditor()).unwrap();
+    (vault, bundle)
+}
+
+fn key() -> coffre_log::note::NoteVerifier {
+    demo::demo_signer().verifier()
+}
+
+/// Re-encodes after `alter` changed the parsed parts (what an attacker without the key can do).
+fn altered(bytes: &[u8], alter: impl FnOnce(&mut BundleParts<'_>)) -> Vec<u8> {
+    let mut parts = format::parse(bytes).unwrap();
+    alter(&mut parts);
+    format::encode(&parts)
+}
+
+#[test]
+fn exported_day_verifies_and_rebuilds_every_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, bundle) = export_day(dir.path());
+    assert!(bundle.manifest_signed);
+    assert!(bundle.left_out.is_empty());
+    let report = verify_audit(bundle.as_bytes(), &key()).unwrap();
+    assert_eq!(report.records.len(), bundle.records);
+    assert_eq!(report.request.index, bundle.request_index);
+    assert_eq!(report.sheets.len(), 8);
+    assert!(report.flags.is_empty(), "{:?}", report.flags);
+    assert!(report.anomalies.is_empty());
+    // The rebuilt sheets are the vault's own.
+    for sheet in &report.sheets {
+        assert_eq!(Some(sheet), vault.sheet(&sheet.session).as_ref());
+    }
+    // Moves, the administrator's roll call and a correction are visible.
+    assert!(report.sheets.iter().any(|s| s.versions.len() == 2));
+    assert!(report.sheets.iter().any(|s| s.roll_calls[0].on_behalf_of.is_some()));
+    assert!(report.sheets.iter().any(|s| !s.corrections.is_empty()));
+    assert!(report.signatures() > 30);
+    assert!(report.summary().contains("verified"));
+}
+
+#[test]
+fn a_session_scope_and_a_student_scope_hold_only_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small();
+    let (vault, _clock, summary) = demo::vault_with_school_day(dir.path(), &config).unwrap();
+    let one = &summary.sessions[1];
+    let bundle =
+        vault.export_audit(&request(AuditScope::Session(one.session.clone())), &auditor()).unwrap();
+    let report = verify_audit(bundle.as_bytes(), &key()).unwrap();
+    assert_eq!(report.sheets.len(), 1);
+    assert_eq!(&report.sheets[0].session, one);
+
+    let student = demo::student(21);
+    let scope =
+        AuditScope::Student { student: student.clone(), from: config.date, to: config.date };
+    let bundle = vault.export_audit(&request(scope), &auditor()).unwrap();
+    let report = verify_audit(bundle.as_bytes(), &key()).unwrap();
+    assert_eq!(report.sheets.len(), 4);
+    assert!(report
+        .sheets
+        .iter()
+        .all(|s| s.students.len() == 1 && s.students[0].student == student));
+}
+
+#[test]
+fn each_altered_element_is_reported_with_its_record_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, bundle) = export_day(dir.path());
+    let bytes = bundle.as_bytes();
+    let parts = format::parse(bytes).unwrap();
+    let some = parts.records[5].index;
+
+    // A byte of an event.
+    let bad = altered(bytes, |p| {
+        let mut payload = p.records[5].payload.to_vec();
+        payload[10] ^= 1;
+        p.records[5].payload = Box::leak(payload.into_boxed_slice());
+    });
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Record { index, fault: RecordFault::Proof(_) }) if index == some));
+
+    // A timestamp byte.
+    let bad = altered(bytes, |p| {
+        let mut t = p.records[5].timestamp.to_vec();
+        t[3] ^= 1;
+        p.records[5].timestamp = Box::leak(t.into_boxed_slice());
+    });
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Record { index, fault: RecordFault::Proof(_) }) if index == some));
+
+    // A proof hash.
+    let bad = altered(bytes, |p| p.records[5].path[2].0[0] ^= 1);
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Record { index, fault: RecordFault::Proof(_) }) if index == some));
+
+    // A proof for another tree (one record smaller).
+    let other = vault.prove_inclusion(some, bundle.anchor_size - 1).unwrap();
+    let bad = altered(bytes, |p| p.records[5].path = other.path.clone());
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Record { index, fault: RecordFault::Proof(_) }) if index == some));
+
+    // The order of records.
+    let bad = altered(bytes, |p| p.records.swap(5, 6));
+    assert!(matches!(
+        verify_audit(&bad, &key()),
+        Err(AuditError::Record { fault: RecordFault::OutOfOrder { .. }, .. })
+    ));
+
+    // A record removed.
+    let bad = altered(bytes, |p| {
+        p.records.remove(5);
+    });
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+
+    // A record added (a genuine record of the log, with a genuine proof).
+    let outside =
+        (0..bundle.anchor_size).find(|i| !parts.records.iter().any(|r| r.index == *i)).unwrap();
+    let record = vault.log().read(outside).unwrap();
+    let proof = vault.prove_inclusion(outside, bundle.anchor_size).unwrap();
+    let ts: &'static [u8] = Box::leak(Box::new(record.timestamp.to_bytes()));
+    let payload: &'static [u8] = Box::leak(record.payload.clone().into_boxed_slice());
+    let bad = altered(bytes, |p| {
+        let at = p.records.iter().position(|r| r.index > outside).unwrap_or(p.records.len());
+        p.records.insert(
+            at,
+            format::RecordPart { index: outside, timestamp: ts, payload, path: proof.path.clone() },
+        );
+    });
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+
+    // The anchor checkpoint altered, or signed by another key.
+    let bad = altered(bytes, |p| {
+        let text = p.anchor.replace(
+            &format!("\n{}\n", bundle.anchor_size),
+            &format!("\n{}\n", bundle.anchor_size + 1),
+        );
+        p.anchor = Box::leak(text.into_boxed_str());
+    });
+    assert!(matches!(
+        verify_audit(&bad, &key()),
+        Err(AuditError::Checkpoint { which: "anchor", .. })
+    ));
+    let intruder = NoteSigner::from_seed(demo::DEMO_ORIGIN, &[9; 32]).unwrap();
+    let resigned = {
+        let text_end = parts.anchor.find("\n\n").unwrap() + 1;
+        let checkpoint = Checkpoint::parse(&parts.anchor[..text_end]).unwrap();
+        SignedCheckpoint::sign(&checkpoint, &intruder).unwrap()
+    };
+    let bad = altered(bytes, |p| p.anchor = Box::leak(resigned.clone().into_boxed_str()));
+    assert!(matches!(
+        verify_audit(&bad, &key()),
+        Err(AuditError::Checkpoint { which: "anchor", .. })
+    ));
+
+    // The log key swapped for another: refused against the trusted key, and even when the
+    // auditor is fooled into trusting the swapped key, the checkpoints do not open.
+    let swapped = intruder.verifier().to_verifier_key();
+    let bad = altered(bytes, |p| p.log_key = Box::leak(swapped.clone().into_boxed_str()));
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::UntrustedLogKey { .. })));
+    assert!(matches!(verify_audit(&bad, &intruder.verifier()), Err(AuditError::Checkpoint { .. })));
+
+    // A signer's enrolled key swapped inside its enrolment record.
+    let enrolment = parts
+        .records
+        .iter()
+        .position(|r| {
+            crate::events::decode(r.payload).unwrap().body.kind() == "signer_key_enrolled"
+        })
+        .unwrap();
+    let enrol_index = parts.records[enrolment].index;
+    let bad = altered(bytes, |p| {
+        let mut payload = p.records[enrolment].payload.to_vec();
+        let n = payload.len();
+        payload[n - 40] ^= 0x55;
+        p.records[enrolment].payload = Box::leak(payload.into_boxed_slice());
+    });
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Record { index, .. }) if index == enrol_index));
+}
+
+#[test]
+fn flipping_any_byte_of_a_small_bundle_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SchoolDayConfig { students: 4, batch: 1, ..SchoolDayConfig::default() };
+    let (vault, _clock, summary) = demo::vault_with_school_day(dir.path(), &config).unwrap();
+    let b1 = summary.sessions.iter().find(|s| s.session.as_str().ends_with("B1")).unwrap();
+    let bundle =
+        vault.export_audit(&request(AuditScope::Session(b1.session.clone())), &auditor()).unwrap();
+    let bytes = bundle.into_bytes();
+    let report = verify_audit(&bytes, &key()).unwrap();
+    assert!(report.signatures() >= 2);
+    // Every byte flipped (one bit), in two threads: debug-build Ed25519 is slow.
+    let key = key();
+    std::thread::scope(|scope| {
+        for half in 0..2 {
+            let (bytes, key) = (&bytes, &key);
+            scope.spawn(move || {
+                for at in (half..bytes.len()).step_by(2) {
+                    let mut bad = bytes.clone();
+                    bad[at] ^= 0x01;
+                    assert!(verify_audit(&bad, key).is_err(), "flip at byte {at} accepted");
+                }
+            });
+        }
+    });
+    for len in 0..bytes.len() {
+        assert!(verify_audit(&bytes[..len], &key).is_err(), "truncation to {len} accepted");
+    }
+}
+
+#[test]
+fn hostile_counts_are_refused_before_allocating() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(format::MAGIC);
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&[1, 0]);
+    for (tag, body) in [(1u8, b"k".to_vec()), (2, b"a".to_vec())] {
+        bytes.push(tag);
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&body);
+    }
+    // LATEST: a note length of 4 GiB in a 4-byte section.
+    bytes.push(3);
+    bytes.extend_from_slice(&4u32.to_le_bytes());
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(format::parse(&bytes), Err(AuditError::Malformed { .. })));
+    // A records section claiming 4 billion records after valid earlier sections.
+    let mut bytes = bytes[..bytes.len() - 9].to_vec();
+    bytes.push(3);
+    bytes.extend_from_slice(&6u32.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(b"n\0");
+    bytes.push(4);
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.push(5);
+    bytes.extend_from_slice(&4u32.to_le_bytes());
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+    let err = format::parse(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, AuditError::Malformed { reason, .. } if reason.contains("record count")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_auditor_checkpoint_is_linked_and_a_foreign_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small();
+    let (vault, _clock, _) = demo::vault_with_school_day(dir.path(), &config).unwrap();
+    let earlier = vault.latest_checkpoint().unwrap().unwrap();
+    let options = ExportOptions { since: Some(earlier.note.clone()) };
+    let bundle =
+        vault.export_audit_with(&request(day_scope(&config)), &auditor(), &options).unwrap();
+    let verify = VerifyOptions { auditor_checkpoint: Some(earlier.note.clone()) };
+    let report = verify_audit_with(bundle.as_bytes(), &key(), &verify).unwrap();
+    assert_eq!(report.auditor_checkpoint.unwrap().size, earlier.checkpoint.size);
+    assert_eq!(report.older.len(), 1);
+
+    let intruder = NoteSigner::from_seed(demo::DEMO_ORIGIN, &[9; 32]).unwrap();
+    let foreign = SignedCheckpoint::sign(&earlier.checkpoint, &intruder).unwrap();
+    let verify = VerifyOptions { auditor_checkpoint: Some(foreign) };
+    assert!(matches!(
+        verify_audit_with(bundle.as_bytes(), &key(), &verify),
+        Err(AuditError::Checkpoint { which: "auditor", .. })
+    ));
+}
+
+#[test]
+fn export_without_any_checkpoint_or_signer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(demo::ManualClock::new(1_757_000_000_000_000_000));
+    let vault = Vault::create(dir.path(), demo::demo_options(&clock, None)).unwrap();
+    let scope = AuditScope::Session(SessionId::new("S").unwrap());
+    assert!(matches!(
+        vault.export_audit(&request(scope), &auditor()),
+        Err(VaultError::NotCheckpointed { .. })
+    ));
+}
