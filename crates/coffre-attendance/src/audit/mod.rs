@@ -153,8 +153,8 @@ pub enum AuditError {
     /// The signed manifest does not open, or does not match the bundle's contents.
     #[error("manifest: {0}")]
     Manifest(String),
-    /// No audit-trail request record in the bundle.
-    #[error("the bundle holds no audit-trail request record")]
+    /// No audit-trail request record and no record at all in the bundle.
+    #[error("the bundle holds no record")]
     MissingRequest,
 }
 
@@ -215,8 +215,11 @@ pub struct AuditReport {
     /// Whether the list of records is signed by the log key (a removed or added record is
     /// then detected); `false` for bundles exported without a signer.
     pub manifest_signed: bool,
-    /// The request the bundle answers.
-    pub request: RequestSummary,
+    /// The establishment audited.
+    pub establishment: EstablishmentCode,
+    /// The request the bundle answers; `None` when it was left out (exported without a
+    /// signer: the request is newer than the stored checkpoint the bundle is anchored on).
+    pub request: Option<RequestSummary>,
     /// Every record, verified, in index order.
     pub records: Vec<RecordCheck>,
     /// Records in scope newer than the anchor, left out by the exporter.
@@ -239,11 +242,16 @@ impl AuditReport {
     /// A few lines for people: what was checked and what was found.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let r = &self.request;
-        out.push_str(&format!(
-            "audit trail for {} requested by funder {} (record {}), scope {:?}\n",
-            r.establishment, r.funder, r.index, r.scope
-        ));
+        match &self.request {
+            Some(r) => out.push_str(&format!(
+                "audit trail for {} requested by funder {} (record {}), scope {:?}\n",
+                r.establishment, r.funder, r.index, r.scope
+            )),
+            None => out.push_str(&format!(
+                "audit trail for {} (request record left out: newer than the anchor)\n",
+                self.establishment
+            )),
+        }
         out.push_str(&format!(
             "verified: {} records ({} signatures), inclusion proofs to checkpoint {} of {} (root {})\n",
             self.records.len(),

@@ -56,7 +56,7 @@ fn exported_day_verifies_and_rebuilds_every_sheet() {
     assert!(bundle.left_out.is_empty());
     let report = verify_audit(bundle.as_bytes(), &key()).unwrap();
     assert_eq!(report.records.len(), bundle.records);
-    assert_eq!(report.request.index, bundle.request_index);
+    assert_eq!(report.request.as_ref().unwrap().index, bundle.request_index);
     assert_eq!(report.sheets.len(), 8);
     assert!(report.flags.is_empty(), "{:?}", report.flags);
     assert!(report.anomalies.is_empty());
@@ -310,4 +310,23 @@ fn export_without_any_checkpoint_or_signer_is_refused() {
         vault.export_audit(&request(scope), &auditor()),
         Err(VaultError::NotCheckpointed { .. })
     ));
+}
+
+#[test]
+fn without_a_signer_the_bundle_anchors_on_the_stored_checkpoint_and_lists_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small();
+    let (vault, clock, _) = demo::vault_with_school_day(dir.path(), &config).unwrap();
+    let stored = vault.latest_checkpoint().unwrap().unwrap();
+    drop(vault);
+    let vault = Vault::open(dir.path(), demo::demo_options(&clock, None)).unwrap();
+    let bundle = vault.export_audit(&request(day_scope(&config)), &auditor()).unwrap();
+    assert_eq!(bundle.anchor_size, stored.checkpoint.size);
+    assert!(!bundle.manifest_signed);
+    assert_eq!(bundle.left_out, vec![bundle.request_index]);
+    let report = verify_audit(bundle.as_bytes(), &key()).unwrap();
+    assert!(report.request.is_none());
+    assert_eq!(report.left_out, vec![bundle.request_index]);
+    assert_eq!(report.sheets.len(), 8);
+    assert!(!report.manifest_signed);
 }

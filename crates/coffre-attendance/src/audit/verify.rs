@@ -123,10 +123,18 @@ pub fn verify_audit_with(
 
     let checked = check_records(alg, &anchor, &parts.records)?;
     check_left_out(&anchor, &parts.left_out)?;
+    // Without a signer at export, the request record is newer than the anchor (left out):
+    // the establishment then comes from the records, the scope is unknown.
     let request = find_request(&checked)?;
+    let establishment = match (&request, checked.first()) {
+        (Some(r), _) => r.establishment.clone(),
+        (None, Some(first)) => first.event.body.establishment().clone(),
+        (None, None) => return Err(AuditError::MissingRequest),
+    };
+    let request_index = request.as_ref().map_or(u64::MAX, |r| r.index);
     let manifest_signed =
-        check_manifest(alg, &parts, &anchor, &latest, &checked, request.index, trusted_log_key)?;
-    let signatures = check_signatures(&checked, &request.establishment)?;
+        check_manifest(alg, &parts, &anchor, &latest, &checked, request_index, trusted_log_key)?;
+    let signatures = check_signatures(&checked, &establishment)?;
 
     // Rebuild the sheets from the verified records (rules are not re-run: the log is the truth).
     let mut state = AttendanceState::new(RulesConfig::new(MasterKey::new([0; 32])));
@@ -134,7 +142,10 @@ pub fn verify_audit_with(
         // Indexes strictly increase and every event decoded: apply cannot fail.
         let _ = state.apply(c.index, c.timestamp, &c.event);
     }
-    let (sessions, only) = scoped_sessions(&state, &request.establishment, &request.scope);
+    let (sessions, only) = match &request {
+        Some(r) => scoped_sessions(&state, &r.establishment, &r.scope),
+        None => (state.sessions.keys().cloned().collect(), None),
+    };
     let sheets = sessions
         .iter()
         .filter_map(|key| state.sheet(key))
@@ -168,6 +179,7 @@ pub fn verify_audit_with(
         older,
         auditor_checkpoint,
         manifest_signed,
+        establishment,
         request,
         records,
         left_out: parts.left_out.clone(),
@@ -284,7 +296,7 @@ fn check_left_out(anchor: &Checkpoint, left_out: &[u64]) -> Result<(), AuditErro
     Ok(())
 }
 
-fn find_request(checked: &[Checked]) -> Result<RequestSummary, AuditError> {
+fn find_request(checked: &[Checked]) -> Result<Option<RequestSummary>, AuditError> {
     let mut found = None;
     for c in checked {
         if let EventBody::AuditTrailRequested(e) = &c.event.body {
@@ -304,7 +316,7 @@ fn find_request(checked: &[Checked]) -> Result<RequestSummary, AuditError> {
             });
         }
     }
-    found.ok_or(AuditError::MissingRequest)
+    Ok(found)
 }
 
 fn check_manifest(

@@ -38,8 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 pub const LOG_DIR: &str = "log";
 
 /// Payload prefix of log-internal (system) records, which the vault skips on replay
-/// (`coffre_log::SYSTEM_RECORD_PREFIX`: 0xFF "COFFRE" 0x00).
-pub const SYSTEM_RECORD_PREFIX: [u8; 8] = [0xFF, b'C', b'O', b'F', b'F', b'R', b'E', 0x00];
+/// (0xFF "COFFRE" 0x00).
+pub const SYSTEM_RECORD_PREFIX: [u8; 8] = coffre_log::SYSTEM_RECORD_PREFIX;
 
 /// Timing rules of the vault (the QR master key comes from [`VaultOptions::qr_secret`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,8 +75,10 @@ pub struct VaultOptions {
     /// recommended). Required by [`Vault::create`]. Without it an opened vault accepts every
     /// command except signatures ([`VaultError::QrSecretMissing`]) and exports audits.
     pub qr_secret: Option<Vec<u8>>,
-    /// The key that signs the log's checkpoints. Without it the vault cannot make new
-    /// checkpoints; receipts and audits anchor on the latest stored one.
+    /// The key that signs the log's checkpoints and audit manifests (also given to the log as
+    /// `LogOptions::checkpoint_signer`; `log.checkpoint_signer` is used when this is `None`).
+    /// Without any, the vault cannot make new checkpoints; receipts and audits anchor on the
+    /// latest stored one.
     pub checkpoint_signer: Option<Arc<NoteSigner>>,
     /// Timing rules.
     pub rules: RulesTuning,
@@ -235,6 +237,16 @@ pub fn is_system_payload(payload: &[u8]) -> bool {
     payload.starts_with(&SYSTEM_RECORD_PREFIX)
 }
 
+/// The checkpoint signer: the vault's, else the log options'.
+fn signer(options: &VaultOptions) -> Option<Arc<NoteSigner>> {
+    options.checkpoint_signer.clone().or_else(|| options.log.checkpoint_signer.clone())
+}
+
+/// The log's options, with the vault's checkpoint signer.
+fn log_options(options: &VaultOptions) -> LogOptions {
+    LogOptions { checkpoint_signer: signer(options), ..options.log.clone() }
+}
+
 fn rules_config(master: MasterKey, tuning: &RulesTuning) -> RulesConfig {
     let mut config = RulesConfig::new(master);
     config.grace_before_start_ns = tuning.grace_before_start_ns;
@@ -256,7 +268,7 @@ impl Vault {
         if meta_path.exists() {
             return Err(VaultError::AlreadyExists { path: meta_path });
         }
-        let log = Log::create(dir.join(LOG_DIR), options.log.clone())?;
+        let log = Log::create(dir.join(LOG_DIR), log_options(&options))?;
         // The log exists before the meta file: a crash in between leaves no vault.meta, and
         // `open` says "no vault" rather than opening a vault whose log is missing.
         meta::write(dir, &key_check)?;
@@ -273,7 +285,7 @@ impl Vault {
                 return Err(VaultError::WrongQrSecret);
             }
         }
-        let (log, recovery) = Log::open(dir.join(LOG_DIR), options.log.clone())?;
+        let (log, recovery) = Log::open(dir.join(LOG_DIR), log_options(&options))?;
         Vault::assemble(dir, log, recovery, &options)
     }
 
@@ -294,7 +306,7 @@ impl Vault {
         let mut state = AttendanceState::new(rules_config(master, &options.rules));
         replay(&log, &mut state)?;
         let clock = Arc::clone(&options.log.clock);
-        let anchoring = Anchoring::new(&log, options.checkpoint_signer.clone(), Arc::clone(&clock));
+        let anchoring = Anchoring::new(signer(options));
         Ok(Vault {
             dir: dir.to_path_buf(),
             log,
@@ -447,7 +459,12 @@ fn random_bytes<const N: usize>(dir: &Path) -> Result<[u8; N], VaultError> {
 /// Replays every attendance record of `log` into `state`, skipping system records.
 fn replay(log: &Log, state: &mut AttendanceState) -> Result<(), VaultError> {
     for record in log.iter(..) {
-        let record = record?;
+        let record = match record {
+            Ok(record) => record,
+            // Purged by retention: the purge's own system record says so.
+            Err(LogError::Purged { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if is_system_payload(&record.payload) {
             continue;
         }
