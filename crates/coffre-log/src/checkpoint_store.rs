@@ -7,16 +7,16 @@
 //! little-endian. A frame is appended with one write and `fdatasync`ed before the checkpoint is
 //! returned, so only the last frame can be torn by a crash.
 
+use crate::backend::{read_bounded, OpenMode, StorageBackend, StorageFile};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::error::LogError;
 use crate::manifest::le_u32;
 use crate::note::{NoteVerifier, NOTE_SIZE_BYTES_MAX};
 use crate::segment::sync_dir;
 use parking_lot::Mutex;
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read as _};
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// File holding the log's signed checkpoints.
 pub const CHECKPOINTS_FILE: &str = "checkpoints.notes";
@@ -45,6 +45,7 @@ pub struct StoredCheckpoint {
 /// The checkpoint file of one log directory. Appends are serialised by its mutex.
 #[derive(Debug)]
 pub(crate) struct CheckpointStore {
+    backend: Arc<dyn StorageBackend>,
     dir: PathBuf,
     path: PathBuf,
     origin: String,
@@ -55,7 +56,7 @@ pub(crate) struct CheckpointStore {
 struct Inner {
     vkey: Option<NoteVerifier>,
     /// The writer's handle (`None` until the file exists, and for a read-only store).
-    file: Option<File>,
+    file: Option<Box<dyn StorageFile>>,
     /// Byte offset of each frame.
     frames: Vec<u64>,
     /// End of the last frame.
@@ -68,6 +69,7 @@ impl CheckpointStore {
     /// latest note's signature and origin. A torn last frame is cut (writable) or ignored
     /// (read-only); returns the bytes cut.
     pub(crate) fn load(
+        be: &Arc<dyn StorageBackend>,
         dir: &Path,
         origin: &str,
         writable: bool,
@@ -76,25 +78,27 @@ impl CheckpointStore {
         if writable {
             // A key write that crashed before its rename: never trusted, safe to drop.
             let tmp = dir.join(VKEY_TMP_FILE);
-            match std::fs::remove_file(&tmp) {
+            match be.remove_file(&tmp) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io("remove", tmp, e)),
             }
         }
-        let vkey = read_vkey(dir)?;
-        let opened = OpenOptions::new().read(true).write(writable).open(&path);
+        let vkey = read_vkey(&**be, dir)?;
+        let mode = if writable { OpenMode::ReadWrite } else { OpenMode::Read };
+        let opened = be.open(&path, mode);
         let file = match opened {
             Ok(f) => Some(f),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(LogError::io("open checkpoints", &path, e)),
         };
         let (frames, end, cut) = match &file {
-            Some(f) => scan(f, &path, writable)?,
+            Some(f) => scan(&**f, &path, writable)?,
             None => (Vec::new(), 0, 0),
         };
         let inner = Inner { vkey, file: file.filter(|_| writable), frames, end, latest: None };
         let store = CheckpointStore {
+            backend: Arc::clone(be),
             dir: dir.to_path_buf(),
             path,
             origin: origin.to_owned(),
@@ -112,8 +116,10 @@ impl CheckpointStore {
                     "checkpoints exist but the key file is missing",
                 )
             })?;
-            let file = File::open(&store.path).map_err(|e| LogError::io("open", &store.path, e))?;
-            let note = read_frame(&file, &store.path, offset)?;
+            let file = be
+                .open(&store.path, OpenMode::Read)
+                .map_err(|e| LogError::io("open", &store.path, e))?;
+            let note = read_frame(&*file, &store.path, offset)?;
             let latest = store.open_note(&vkey, note, offset, index)?;
             store.inner.lock().latest = Some(latest);
         }
@@ -157,10 +163,13 @@ impl CheckpointStore {
         let vkey = vkey.ok_or_else(|| {
             LogError::tamper(self.dir.join(VKEY_FILE), "checkpoints exist but no key is recorded")
         })?;
-        let file = File::open(&self.path).map_err(|e| LogError::io("open", &self.path, e))?;
+        let file = self
+            .backend
+            .open(&self.path, OpenMode::Read)
+            .map_err(|e| LogError::io("open", &self.path, e))?;
         let mut out = Vec::with_capacity(frames.len());
         for (index, &offset) in (0u64..).zip(frames.iter()) {
-            let note = read_frame(&file, &self.path, offset)?;
+            let note = read_frame(&*file, &self.path, offset)?;
             out.push(self.open_note(&vkey, note, offset, index)?);
         }
         Ok(out)
@@ -204,21 +213,18 @@ impl CheckpointStore {
         let tmp = self.dir.join(VKEY_TMP_FILE);
         let path = self.dir.join(VKEY_FILE);
         let text = format!("{vkey}\n");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+        let be = &*self.backend;
+        let f = be
+            .open(&tmp, OpenMode::CreateTruncate)
             .map_err(|e| LogError::io("create key file", &tmp, e))?;
-        std::io::Write::write_all(&mut f, text.as_bytes())
+        f.write_all_at(text.as_bytes(), 0)
             .and_then(|()| f.sync_all())
             .map_err(|e| LogError::io("write key file", &tmp, e))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))
-            .map_err(|e| LogError::io("chmod 0444", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| LogError::io("rename key file", &path, e))?;
+        be.set_read_only(&tmp).map_err(|e| LogError::io("chmod 0444", &tmp, e))?;
+        be.rename(&tmp, &path).map_err(|e| LogError::io("rename key file", &path, e))?;
         // DIRECTORY FSYNC: the key must be durable before any checkpoint it verifies, or a
         // power failure could leave checkpoints that nothing can check.
-        sync_dir(&self.dir)?;
+        sync_dir(be, &self.dir)?;
         inner.vkey = Some(vkey.clone());
         Ok(())
     }
@@ -232,12 +238,9 @@ impl CheckpointStore {
             .ok_or_else(|| LogError::InvalidOptions("checkpoint note too large".into()))?;
         let mut inner = self.inner.lock();
         if inner.file.is_none() {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
+            let f = self
+                .backend
+                .open(&self.path, OpenMode::CreateOrOpen)
                 .map_err(|e| LogError::io("create checkpoints", &self.path, e))?;
             inner.file = Some(f);
         }
@@ -254,7 +257,7 @@ impl CheckpointStore {
                 .map_err(|e| LogError::io("write checkpoints header", &self.path, e))?;
             // DIRECTORY FSYNC: the checkpoint file's name must be durable before a checkpoint
             // in it is acknowledged, or a power failure could lose every checkpoint at once.
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.backend, &self.dir)?;
             inner.end = FILE_HEADER_LEN;
         }
         let mut frame = Vec::with_capacity(FRAME_HEADER_LEN as usize + note.len());
@@ -277,17 +280,15 @@ impl CheckpointStore {
 }
 
 /// Reads the recorded key, if any: exactly one verifier key line.
-fn read_vkey(dir: &Path) -> Result<Option<NoteVerifier>, LogError> {
+fn read_vkey(be: &dyn StorageBackend, dir: &Path) -> Result<Option<NoteVerifier>, LogError> {
     let path = dir.join(VKEY_FILE);
-    let file = match File::open(&path) {
+    let file = match be.open(&path, OpenMode::Read) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LogError::io("open key file", &path, e)),
     };
-    let mut bytes = Vec::new();
-    file.take(VKEY_LEN_MAX)
-        .read_to_end(&mut bytes)
-        .map_err(|e| LogError::io("read key file", &path, e))?;
+    let bytes =
+        read_bounded(&*file, VKEY_LEN_MAX).map_err(|e| LogError::io("read key file", &path, e))?;
     let bad = |detail: &str| LogError::tamper(&path, detail);
     let text = std::str::from_utf8(&bytes).map_err(|_| bad("key file is not UTF-8"))?;
     let line = text.strip_suffix('\n').ok_or_else(|| bad("key file does not end in a newline"))?;
@@ -301,7 +302,7 @@ fn read_vkey(dir: &Path) -> Result<Option<NoteVerifier>, LogError> {
 
 /// Reads the note of the frame at `offset` (its checksums were checked by `scan`, and are
 /// checked again: the file may have changed since).
-fn read_frame(file: &File, path: &Path, offset: u64) -> Result<Vec<u8>, LogError> {
+fn read_frame(file: &dyn StorageFile, path: &Path, offset: u64) -> Result<Vec<u8>, LogError> {
     let mut h = [0u8; FRAME_HEADER_LEN as usize];
     file.read_exact_at(&mut h, offset).map_err(|e| LogError::io("read checkpoint", path, e))?;
     let len = check_frame_header(&h).map_err(|d| frame_damage(path, offset, d))?;
@@ -341,8 +342,12 @@ fn check_frame_header(h: &[u8; FRAME_HEADER_LEN as usize]) -> Result<u64, &'stat
 
 /// Scans the frames; returns their offsets, the end of the last whole frame and the bytes of
 /// a torn last frame (cut when `writable`).
-fn scan(file: &File, path: &Path, writable: bool) -> Result<(Vec<u64>, u64, u64), LogError> {
-    let len = file.metadata().map_err(|e| LogError::io("stat", path, e))?.len();
+fn scan(
+    file: &dyn StorageFile,
+    path: &Path,
+    writable: bool,
+) -> Result<(Vec<u64>, u64, u64), LogError> {
+    let len = file.len_bytes().map_err(|e| LogError::io("stat", path, e))?;
     let mut frames = Vec::new();
     if len == 0 {
         // Created but the header never reached the disk: a crash in the first checkpoint.
@@ -399,7 +404,12 @@ fn scan(file: &File, path: &Path, writable: bool) -> Result<(Vec<u64>, u64, u64)
 /// Whether the bytes of `[from, len)` end with a run of zeros that covers at least one whole
 /// sector boundary before `len`: what a write cut by power loss leaves. A flipped byte never
 /// looks like that (it cannot create a zero run over a sector of non-zero note text).
-fn zero_sectors_to_end(file: &File, path: &Path, from: u64, len: u64) -> Result<bool, LogError> {
+fn zero_sectors_to_end(
+    file: &dyn StorageFile,
+    path: &Path,
+    from: u64,
+    len: u64,
+) -> Result<bool, LogError> {
     let span = len - from;
     if span > NOTE_SIZE_BYTES_MAX as u64 + FRAME_HEADER_LEN {
         return Ok(false);
@@ -414,7 +424,7 @@ fn zero_sectors_to_end(file: &File, path: &Path, from: u64, len: u64) -> Result<
 /// Ends a scan at `keep`: a writer cuts the torn bytes after it.
 #[allow(clippy::too_many_arguments)]
 fn finish(
-    file: &File,
+    file: &dyn StorageFile,
     path: &Path,
     writable: bool,
     frames: Vec<u64>,

@@ -118,6 +118,21 @@ impl Checkpointer {
     }
 }
 
+/// Checks `options.auto_checkpoint` (a signer, positive limits) before `Log::create` or
+/// `Log::open` touches the directory.
+pub(crate) fn validate_auto_checkpoint(options: &LogOptions) -> Result<(), LogError> {
+    let Some(auto) = options.auto_checkpoint else {
+        return Ok(());
+    };
+    if options.checkpoint_signer.is_none() {
+        return Err(LogError::InvalidOptions("auto_checkpoint needs a checkpoint_signer".into()));
+    }
+    if auto.every_records == Some(0) || auto.every == Some(Duration::ZERO) {
+        return Err(LogError::InvalidOptions("auto_checkpoint limits must be positive".into()));
+    }
+    Ok(())
+}
+
 /// The background thread that signs checkpoints automatically.
 pub(crate) struct AutoCheckpointer {
     nudge: Option<Sender<()>>,

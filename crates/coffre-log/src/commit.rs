@@ -2,6 +2,7 @@
 //! commit group (one `pwrite` per segment touched, one `fdatasync`), then answers every
 //! waiter. See docs/ARCHITECTURE.md, "Write path".
 
+use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::hash::Hash;
 use crate::log::{ActiveView, Shared};
@@ -13,8 +14,6 @@ use crate::segment::{
 };
 use coffre_clock::{Clock, Timestamp};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,7 +63,7 @@ pub(crate) struct Request {
 
 /// Where the committer writes: the active segment.
 pub(crate) struct ActiveWriter {
-    pub file: Arc<File>,
+    pub file: Arc<dyn StorageFile>,
     pub path: PathBuf,
     pub first_index: u64,
     /// Records in the segment, written or buffered.
@@ -260,7 +259,7 @@ impl Committer {
         if end > a.prealloc_end && self.preallocation != Preallocation::None {
             let target = end.div_ceil(PREALLOC_CHUNK_BYTES) * PREALLOC_CHUNK_BYTES;
             let new_end = target.min(self.shared.manifest.segment_size_bytes).max(end);
-            preallocate(&a.file, self.preallocation, a.prealloc_end, new_end)
+            preallocate(&*a.file, self.preallocation, a.prealloc_end, new_end)
                 .map_err(|e| LogError::io("preallocate", &a.path, e))?;
             a.prealloc_end = new_end;
         }
@@ -305,13 +304,16 @@ impl Committer {
         let offsets = offsets.unwrap_or_default();
         let a = &self.active;
         let records_crc = a.records_crc.clone().finalize();
+        let be = &*shared.backend;
         let file_len =
-            seal_segment(&a.file, &a.path, a.first_index, &offsets, a.write_pos, records_crc)?;
+            seal_segment(be, &*a.file, &a.path, a.first_index, &offsets, a.write_pos, records_crc)?;
+        shared.make_immutable(&a.path);
         shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
         self.last_sync = Instant::now();
         self.group += 1;
         let sealed = SealedSegment::from_seal(
+            Arc::clone(&shared.backend),
             a.path.clone(),
             a.first_index,
             offsets.len() as u64,
@@ -324,12 +326,18 @@ impl Committer {
         }
         let first_index = self.next_index;
         let prealloc_end = initial_prealloc_end(shared.manifest.segment_size_bytes);
-        let (file, path) =
-            create_segment(&shared.dir, shared.alg, first_index, self.preallocation, prealloc_end)?;
+        let (file, path) = create_segment(
+            be,
+            &shared.dir,
+            shared.alg,
+            first_index,
+            self.preallocation,
+            prealloc_end,
+        )?;
         // DIRECTORY FSYNC: the new segment's name must be durable before any append written
         // into it is acknowledged, or a power failure could lose the whole file.
-        sync_dir(&shared.dir)?;
-        let file = Arc::new(file);
+        sync_dir(be, &shared.dir)?;
+        let file: Arc<dyn StorageFile> = Arc::from(file);
         {
             let mut view = shared.view.write();
             view.sealed.push(Arc::new(sealed));

@@ -4,6 +4,7 @@
 //! Verification code ([`merkle`], [`note`], [`checkpoint`]) is pure: it does no I/O and can
 //! be used by an auditor's program without opening a log.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod hash;
 pub mod merkle;

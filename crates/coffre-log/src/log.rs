@@ -1,9 +1,10 @@
 //! [`Log`]: the public handle. Creation, opening (with recovery), appends through the
 //! committer thread ([`crate::commit`]), and reads.
 
-use crate::commit::{initial_prealloc_end, ActiveWriter, Committer, Payloads, Request};
+use crate::backend::{read_bounded, LockGuard, OpenMode, StorageBackend, StorageFile};
 use crate::checkpoint_store::CheckpointStore;
 use crate::checkpointing::{check_length, check_roots, AutoCheckpointer, Checkpointer};
+use crate::commit::{initial_prealloc_end, ActiveWriter, Committer, Payloads, Request};
 use crate::error::LogError;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN_MAX};
@@ -18,10 +19,7 @@ use crate::segment::{
 use crate::tree_store::{TreeStore, TreeStoreError};
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read as _;
 use std::ops::{Bound, RangeBounds};
-use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,6 +45,10 @@ pub struct LogStats {
     pub bytes_written: u64,
     /// Segments sealed.
     pub segments_sealed: u64,
+    /// Segments sealed while [`crate::LogOptions::immutable`] is set whose immutable
+    /// attribute could not be set (no CAP_LINUX_IMMUTABLE, no `chattr`, or a filesystem
+    /// without it): they are only 0444. A warning, not an error.
+    pub immutable_refused: u64,
 }
 
 impl LogStats {
@@ -66,13 +68,14 @@ pub(crate) struct StatCounters {
     pub fsyncs: AtomicU64,
     pub bytes: AtomicU64,
     pub segments_sealed: AtomicU64,
+    pub immutable_refused: AtomicU64,
 }
 
 /// The active segment as readers see it.
 #[derive(Debug)]
 pub(crate) struct ActiveView {
     pub path: PathBuf,
-    pub file: Arc<File>,
+    pub file: Arc<dyn StorageFile>,
     pub first_index: u64,
     pub offsets: Vec<u64>,
     pub records_end: u64,
@@ -88,6 +91,10 @@ pub(crate) struct View {
 
 /// State shared by the handle, the committer and readers.
 pub(crate) struct Shared {
+    /// Where the files live (crate::backend).
+    pub backend: Arc<dyn StorageBackend>,
+    /// Sets the immutable attribute on sealed segments ([`LogOptions::immutable`]).
+    pub immutable: bool,
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub alg: HashAlgorithm,
@@ -107,6 +114,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// With [`LogOptions::immutable`], sets the immutable attribute on a sealed segment;
+    /// a refusal is counted, not an error (the segment is 0444 either way).
+    pub(crate) fn make_immutable(&self, path: &Path) {
+        if self.immutable && self.backend.set_immutable(path, true).is_err() {
+            self.stats.immutable_refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn read(&self, index: u64) -> Result<Record, LogError> {
         let len = self.len.load(Ordering::Acquire);
         if index >= len {
@@ -160,7 +175,7 @@ pub struct Log {
     committer: Option<JoinHandle<()>>,
     payload_size_bytes_max: u32,
     /// Holds the directory's exclusive lock while the log is open for writing.
-    _lock: Option<File>,
+    _lock: Option<LockGuard>,
     /// Stored checkpoints and what signing one needs (crate::checkpointing).
     checkpointer: Arc<Checkpointer>,
     /// The automatic checkpointer thread, when configured.
@@ -182,17 +197,20 @@ impl Log {
     /// [`LogError::AlreadyExists`] if a manifest or segment is already there.
     pub fn create(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
         let dir = dir.as_ref();
+        let be = Arc::clone(&options.backend);
         let alg = options.hash_algorithm.unwrap_or_default();
         validate_origin(&options.origin).map_err(LogError::InvalidOptions)?;
         crate::retention::validate_retention(options.retention_seconds)?;
         check_sizes(options.segment_size_bytes, options.payload_size_bytes_max)?;
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        // Before anything is written: a bad option must not leave a half-made directory.
+        crate::checkpointing::validate_auto_checkpoint(&options)?;
+        be.create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
         let manifest_path = dir.join(MANIFEST_FILE);
-        if manifest_path.exists() {
+        if be.exists(&manifest_path) {
             return Err(LogError::AlreadyExists { path: manifest_path });
         }
-        let lock = lock_dir(dir)?;
-        if let Some(&first) = list_segments(dir)?.first() {
+        let lock = lock_dir(&*be, dir)?;
+        if let Some(&first) = list_segments(&*be, dir)?.first() {
             return Err(LogError::AlreadyExists { path: dir.join(segment_file_name(first)) });
         }
         let manifest = Manifest {
@@ -204,14 +222,14 @@ impl Log {
             origin: options.origin.clone(),
         };
         let prealloc_end = initial_prealloc_end(options.segment_size_bytes);
-        create_segment(dir, alg, 0, options.preallocation, prealloc_end)?;
-        TreeStore::replace(dir, alg)?;
+        create_segment(&*be, dir, alg, 0, options.preallocation, prealloc_end)?;
+        TreeStore::replace_with_backend(&be, dir, alg)?;
         // DIRECTORY FSYNC: segment 0 must be durable before the manifest that promises it,
         // or a power failure could leave a manifest whose first segment is missing.
-        sync_dir(dir)?;
-        write_manifest(&manifest_path, &manifest)?;
+        sync_dir(&*be, dir)?;
+        write_manifest(&*be, &manifest_path, &manifest)?;
         // DIRECTORY FSYNC: without it the manifest itself may vanish on power failure.
-        sync_dir(dir)?;
+        sync_dir(&*be, dir)?;
         let (log, _report) = Log::open_locked(dir, options, lock)?;
         Ok(log)
     }
@@ -224,27 +242,30 @@ impl Log {
         options: LogOptions,
     ) -> Result<(Log, RecoveryReport), LogError> {
         let dir = dir.as_ref();
+        crate::checkpointing::validate_auto_checkpoint(&options)?;
         let manifest_path = dir.join(MANIFEST_FILE);
-        if !manifest_path.exists() {
+        if !options.backend.exists(&manifest_path) {
             return Err(LogError::NotFound { path: manifest_path });
         }
-        let lock = lock_dir(dir)?;
+        let lock = lock_dir(&*options.backend, dir)?;
         Log::open_locked(dir, options, lock)
     }
 
     fn open_locked(
         dir: &Path,
         options: LogOptions,
-        lock: File,
+        lock: LockGuard,
     ) -> Result<(Log, RecoveryReport), LogError> {
-        let manifest = read_manifest(dir, &options)?;
+        let be = Arc::clone(&options.backend);
+        let manifest = read_manifest(&*be, dir, &options)?;
         check_sizes(manifest.segment_size_bytes, options.payload_size_bytes_max)?;
         let alg = manifest.hash_algorithm;
         let mut report = RecoveryReport::default();
-        let firsts = list_segments(dir)?;
-        let policy = crate::retention::load_state(dir, &manifest, &firsts)?;
+        let mut immutable_refused = 0u64;
+        let firsts = list_segments(&*be, dir)?;
+        let policy = crate::retention::load_state(&*be, dir, &manifest, &firsts)?;
         let purged_until = policy.policy.purged_until;
-        let sealed = check_sealed(dir, &manifest, &firsts, purged_until)?;
+        let sealed = check_sealed(&be, dir, &manifest, &firsts, purged_until)?;
         let mut next_first = sealed.last().map_or(purged_until, |s| s.end_index());
         let mut sealed: Vec<Arc<SealedSegment>> = sealed.into_iter().map(Arc::new).collect();
         let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
@@ -252,45 +273,53 @@ impl Log {
             return Err(missing_segment(dir, next_first));
         }
         let mut path = dir.join(segment_file_name(last_first));
-        let mut file = open_rw(&path)?;
-        let mut len = file_len(&file, &path)?;
-        if !has_valid_header(&file, len, &path, alg, last_first)? {
+        let mut file = open_rw(&*be, &path)?;
+        let mut len = file_len(&*file, &path)?;
+        if !has_valid_header(&*file, len, &path, alg, last_first)? {
             // A segment created by a roll whose bytes never reached the disk (only its name
             // did): its predecessor is sealed and synced, so this one held nothing.
-            if sealed.is_empty() || !all_zero(&file, len, &path)? {
+            if sealed.is_empty() || !all_zero(&*file, len, &path)? {
                 let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
                 file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", &path, e))?;
                 check_segment_header(&h, &path, alg, last_first)?;
             }
             let end = initial_prealloc_end(manifest.segment_size_bytes);
-            initialise_segment(&file, alg, last_first, options.preallocation, end)
+            initialise_segment(&*file, alg, last_first, options.preallocation, end)
                 .map_err(|e| LogError::io("initialise segment", &path, e))?;
-            len = file_len(&file, &path)?;
+            len = file_len(&*file, &path)?;
             report.resumed_roll = true;
         }
-        if read_footer(&file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
+        if read_footer(&*file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
             // The last segment was sealed but the next one never appeared: finish the roll.
-            let seg =
-                SealedSegment::check(path.clone(), alg, last_first, manifest.segment_size_bytes)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
-                .map_err(|e| LogError::io("chmod 0444", &path, e))?;
+            let seg = SealedSegment::check(
+                &be,
+                path.clone(),
+                alg,
+                last_first,
+                manifest.segment_size_bytes,
+            )?;
+            // The seal's fsync covered the bytes; the mode and attribute may not have landed.
+            be.set_read_only(&path).map_err(|e| LogError::io("chmod 0444", &path, e))?;
+            if options.immutable && be.set_immutable(&path, true).is_err() {
+                immutable_refused += 1;
+            }
             next_first = seg.end_index();
             sealed.push(Arc::new(seg));
             let end = initial_prealloc_end(manifest.segment_size_bytes);
-            let (f, p) = create_segment(dir, alg, next_first, options.preallocation, end)?;
+            let (f, p) = create_segment(&*be, dir, alg, next_first, options.preallocation, end)?;
             // DIRECTORY FSYNC: the new active segment must survive before appends land in it.
-            sync_dir(dir)?;
+            sync_dir(&*be, dir)?;
             (file, path) = (f, p);
-            len = file_len(&file, &path)?;
+            len = file_len(&*file, &path)?;
             report.resumed_roll = true;
         }
-        let scan = scan_active(&file, &path, len, next_first, manifest.segment_size_bytes)?;
-        let (checkpoints, cut) = CheckpointStore::load(dir, &manifest.origin, true)?;
+        let scan = scan_active(&*file, &path, len, next_first, manifest.segment_size_bytes)?;
+        let (checkpoints, cut) = CheckpointStore::load(&be, dir, &manifest.origin, true)?;
         report.checkpoint_bytes_cut = cut;
         // Recovery never cuts records a checkpoint covers: that is tampering, not a torn write.
         check_length(&checkpoints, next_first + scan.offsets.len() as u64)?;
         if let Some(torn) = &scan.torn {
-            cut_torn_tail(&file, &path, torn, scan.dirty_end)?;
+            cut_torn_tail(&*file, &path, torn, scan.dirty_end)?;
         }
         let active_records = scan.offsets.len() as u64;
         let records = next_first + active_records;
@@ -299,7 +328,7 @@ impl Log {
         report.active_records = active_records;
         report.torn_tail = scan.torn.clone();
 
-        let file = Arc::new(file);
+        let file: Arc<dyn StorageFile> = Arc::from(file);
         let view = View {
             sealed,
             active: Some(ActiveView {
@@ -310,8 +339,12 @@ impl Log {
                 records_end: scan.records_end,
             }),
         };
-        let tree = open_tree(dir, alg, purged_until)?;
+        let tree = open_tree(&be, dir, alg, purged_until)?;
+        let stats = StatCounters::default();
+        stats.immutable_refused.store(immutable_refused, Ordering::Relaxed);
         let shared = Arc::new(Shared {
+            backend: Arc::clone(&be),
+            immutable: options.immutable,
             dir: dir.to_path_buf(),
             frame_len_max: manifest.segment_size_bytes,
             manifest,
@@ -319,7 +352,7 @@ impl Log {
             view: RwLock::new(view),
             len: AtomicU64::new(records),
             poisoned: AtomicBool::new(false),
-            stats: StatCounters::default(),
+            stats,
             tree: Some(tree),
             retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
@@ -381,39 +414,42 @@ impl Log {
     /// is ignored, not cut). Never writes to the directory.
     pub fn open_read_only(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
         let dir = dir.as_ref();
+        let be = Arc::clone(&options.backend);
         let manifest_path = dir.join(MANIFEST_FILE);
-        if !manifest_path.exists() {
+        if !be.exists(&manifest_path) {
             return Err(LogError::NotFound { path: manifest_path });
         }
-        let manifest = read_manifest(dir, &options)?;
+        let manifest = read_manifest(&*be, dir, &options)?;
         let alg = manifest.hash_algorithm;
-        let firsts = list_segments(dir)?;
-        let policy = crate::retention::load_state(dir, &manifest, &firsts)?;
+        let firsts = list_segments(&*be, dir)?;
+        let policy = crate::retention::load_state(&*be, dir, &manifest, &firsts)?;
         let purged_until = policy.policy.purged_until;
-        let mut sealed = check_sealed(dir, &manifest, &firsts, purged_until)?;
+        let mut sealed = check_sealed(&be, dir, &manifest, &firsts, purged_until)?;
         let mut next_first = sealed.last().map_or(purged_until, |s| s.end_index());
         let last_first = *firsts.last().ok_or_else(|| missing_segment(dir, 0))?;
         if last_first != next_first {
             return Err(missing_segment(dir, next_first));
         }
         let path = dir.join(segment_file_name(last_first));
-        let file = File::open(&path).map_err(|e| LogError::io("open segment", &path, e))?;
-        let len = file_len(&file, &path)?;
+        let file =
+            be.open(&path, OpenMode::Read).map_err(|e| LogError::io("open segment", &path, e))?;
+        let len = file_len(&*file, &path)?;
         let mut active = None;
-        if read_footer(&file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
-            let seg = SealedSegment::check(path, alg, last_first, manifest.segment_size_bytes)?;
+        if read_footer(&*file, len).map_err(|e| LogError::io("read", &path, e))?.is_some() {
+            let seg =
+                SealedSegment::check(&be, path, alg, last_first, manifest.segment_size_bytes)?;
             next_first = seg.end_index();
             sealed.push(seg);
-        } else if has_valid_header(&file, len, &path, alg, last_first)? {
-            let scan = scan_active(&file, &path, len, next_first, manifest.segment_size_bytes)?;
+        } else if has_valid_header(&*file, len, &path, alg, last_first)? {
+            let scan = scan_active(&*file, &path, len, next_first, manifest.segment_size_bytes)?;
             active = Some(ActiveView {
                 path,
-                file: Arc::new(file),
+                file: Arc::from(file),
                 first_index: next_first,
                 records_end: scan.records_end,
                 offsets: scan.offsets,
             });
-        } else if !sealed.is_empty() && all_zero(&file, len, &path)? {
+        } else if !sealed.is_empty() && all_zero(&*file, len, &path)? {
             // A roll in progress: the new segment has no header yet, so no records.
         } else {
             let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
@@ -423,8 +459,10 @@ impl Log {
         let records = next_first + active.as_ref().map_or(0, |a| a.offsets.len() as u64);
         // The tree lags the records by what the writer has not synced yet; without a tree
         // (none, or one being rebuilt) the records stay readable and roots are unavailable.
-        let tree = TreeStore::open_read_only(dir, alg).ok();
+        let tree = TreeStore::open_read_only_with_backend(&be, dir, alg).ok();
         let shared = Arc::new(Shared {
+            backend: Arc::clone(&be),
+            immutable: false,
             dir: dir.to_path_buf(),
             frame_len_max: manifest.segment_size_bytes,
             manifest,
@@ -440,7 +478,7 @@ impl Log {
         });
         crate::retention::finish_open(&shared, None)?;
         let (checkpoints, _torn_bytes_ignored) =
-            CheckpointStore::load(dir, &shared.manifest.origin, false)?;
+            CheckpointStore::load(&be, dir, &shared.manifest.origin, false)?;
         check_roots(&shared, &checkpoints, &options, records)?;
         let checkpointer = Checkpointer::new(Arc::clone(&shared), checkpoints, &options, None);
         Ok(Log {
@@ -552,6 +590,7 @@ impl Log {
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             bytes_written: s.bytes.load(Ordering::Relaxed),
             segments_sealed: s.segments_sealed.load(Ordering::Relaxed),
+            immutable_refused: s.immutable_refused.load(Ordering::Relaxed),
         }
     }
 
@@ -685,40 +724,37 @@ fn check_sizes(segment_size_bytes: u64, payload_size_bytes_max: u32) -> Result<(
 }
 
 /// Takes the directory's exclusive writer lock.
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
+fn lock_dir(be: &dyn StorageBackend, dir: &Path) -> Result<LockGuard, LogError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| LogError::io("open lock", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(LogError::Locked { path }),
-        Err(TryLockError::Error(e)) => Err(LogError::io("lock", &path, e)),
+    match be.try_lock(&path) {
+        Ok(Some(guard)) => Ok(guard),
+        Ok(None) => Err(LogError::Locked { path }),
+        Err(e) => Err(LogError::io("lock", &path, e)),
     }
 }
 
-fn write_manifest(path: &Path, manifest: &Manifest) -> Result<(), LogError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| LogError::io("create manifest", path, e))?;
-    std::io::Write::write_all(&mut file, &manifest.encode())
+fn write_manifest(
+    be: &dyn StorageBackend,
+    path: &Path,
+    manifest: &Manifest,
+) -> Result<(), LogError> {
+    let file =
+        be.open(path, OpenMode::CreateNew).map_err(|e| LogError::io("create manifest", path, e))?;
+    file.write_all_at(&manifest.encode(), 0)
         .and_then(|()| file.sync_all())
         .map_err(|e| LogError::io("write manifest", path, e))
 }
 
 /// Reads the manifest and checks the options' hash algorithm against it.
-fn read_manifest(dir: &Path, options: &LogOptions) -> Result<Manifest, LogError> {
+fn read_manifest(
+    be: &dyn StorageBackend,
+    dir: &Path,
+    options: &LogOptions,
+) -> Result<Manifest, LogError> {
     let path = dir.join(MANIFEST_FILE);
-    let file = File::open(&path).map_err(|e| LogError::io("open manifest", &path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MANIFEST_LEN_MAX as u64 + 1)
-        .read_to_end(&mut bytes)
+    let file =
+        be.open(&path, OpenMode::Read).map_err(|e| LogError::io("open manifest", &path, e))?;
+    let bytes = read_bounded(&*file, MANIFEST_LEN_MAX as u64 + 1)
         .map_err(|e| LogError::io("read manifest", &path, e))?;
     let manifest = Manifest::decode(&bytes, &path)?;
     if let Some(requested) = options.hash_algorithm {
@@ -744,6 +780,7 @@ fn missing_segment(dir: &Path, first_index: u64) -> LogError {
 /// `purged_until` were deleted by a purge (docs/RETENTION.md): files still named below it are
 /// leftovers of an interrupted purge, skipped here and deleted by `retention::finish_open`.
 fn check_sealed(
+    be: &Arc<dyn StorageBackend>,
     dir: &Path,
     manifest: &Manifest,
     firsts: &[u64],
@@ -760,6 +797,7 @@ fn check_sealed(
         }
         let path = dir.join(segment_file_name(first));
         let seg = SealedSegment::check(
+            be,
             path,
             manifest.hash_algorithm,
             first,
@@ -771,20 +809,16 @@ fn check_sealed(
     Ok(sealed)
 }
 
-fn open_rw(path: &Path) -> Result<File, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| LogError::io("open segment", path, e))
+fn open_rw(be: &dyn StorageBackend, path: &Path) -> Result<Box<dyn StorageFile>, LogError> {
+    be.open(path, OpenMode::ReadWrite).map_err(|e| LogError::io("open segment", path, e))
 }
 
-fn file_len(file: &File, path: &Path) -> Result<u64, LogError> {
-    Ok(file.metadata().map_err(|e| LogError::io("stat", path, e))?.len())
+fn file_len(file: &dyn StorageFile, path: &Path) -> Result<u64, LogError> {
+    file.len_bytes().map_err(|e| LogError::io("stat", path, e))
 }
 
 fn has_valid_header(
-    file: &File,
+    file: &dyn StorageFile,
     len: u64,
     path: &Path,
     alg: HashAlgorithm,
@@ -799,7 +833,7 @@ fn has_valid_header(
 }
 
 /// Whether the file holds only zeros (bounded: reads in 1 MiB pieces up to its length).
-fn all_zero(file: &File, len: u64, path: &Path) -> Result<bool, LogError> {
+fn all_zero(file: &dyn StorageFile, len: u64, path: &Path) -> Result<bool, LogError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     while pos < len {
@@ -816,7 +850,7 @@ fn all_zero(file: &File, len: u64, path: &Path) -> Result<bool, LogError> {
 
 /// Zeroes the torn tail so later scans never see its stale bytes, and syncs.
 fn cut_torn_tail(
-    file: &File,
+    file: &dyn StorageFile,
     path: &Path,
     torn: &TornTail,
     dirty_end: u64,
@@ -828,13 +862,18 @@ fn cut_torn_tail(
 
 /// Opens the tree store, or rebuilds it from scratch if it is missing or damaged (only while
 /// no record was purged: the purged records' leaves exist nowhere else).
-fn open_tree(dir: &Path, alg: HashAlgorithm, purged_until: u64) -> Result<TreeStore, LogError> {
-    match TreeStore::open(dir, alg) {
+fn open_tree(
+    be: &Arc<dyn StorageBackend>,
+    dir: &Path,
+    alg: HashAlgorithm,
+    purged_until: u64,
+) -> Result<TreeStore, LogError> {
+    match TreeStore::open_with_backend(be, dir, alg) {
         Ok(t) => Ok(t),
         Err(e) if purged_until > 0 => Err(e.into()),
         // Derived data: a missing or damaged tree is rebuilt from the records.
         Err(TreeStoreError::NotFound { .. } | TreeStoreError::Corruption { .. }) => {
-            Ok(TreeStore::replace(dir, alg)?)
+            Ok(TreeStore::replace_with_backend(be, dir, alg)?)
         }
         Err(e) => Err(e.into()),
     }

@@ -1,27 +1,27 @@
 //! Read access to sealed segments: a read-only memory map, or positioned reads when mapping
 //! fails. The only module of the crate with `unsafe` code.
 
+use crate::backend::StorageFile;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 /// The bytes of one sealed segment.
 #[derive(Debug)]
 pub(crate) enum SealedBytes {
     /// Read-only map of the whole file.
     Mapped(memmap2::Mmap),
-    /// Fallback: positioned reads.
-    File(File),
+    /// Fallback: positioned reads (a map failed, or the backend has no OS file).
+    File(Box<dyn StorageFile>),
 }
 
 impl SealedBytes {
     /// Maps `file` (a sealed segment of `len_bytes` bytes) read-only, or keeps it for
     /// positioned reads when the map fails (or the file is empty).
-    pub(crate) fn open(file: File, len_bytes: u64) -> SealedBytes {
-        if len_bytes == 0 {
+    pub(crate) fn open(file: Box<dyn StorageFile>, len_bytes: u64) -> SealedBytes {
+        let Some(os_file) = file.as_os_file().filter(|_| len_bytes > 0) else {
             return SealedBytes::File(file);
-        }
-        match map_read_only(&file) {
+        };
+        match map_read_only(os_file) {
             Ok(map) if map.len() as u64 == len_bytes => SealedBytes::Mapped(map),
             _ => SealedBytes::File(file),
         }

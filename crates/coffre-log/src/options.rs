@@ -1,5 +1,6 @@
 //! Options of [`crate::Log::create`] and [`crate::Log::open`].
 
+use crate::backend::{os_backend, StorageBackend};
 use crate::hash::HashAlgorithm;
 use crate::note::{NoteSigner, NoteVerifier};
 use coffre_clock::{Clock, SystemClock};
@@ -82,6 +83,14 @@ pub struct LogOptions {
     pub trusted_checkpoint: Option<String>,
     /// Checkpoints signed automatically by a background thread (needs `checkpoint_signer`).
     pub auto_checkpoint: Option<AutoCheckpoint>,
+    /// Where the log's files live: the operating system's files by default
+    /// ([`crate::backend::OsBackend`]); tests pass a [`crate::backend::sim::SimBackend`].
+    pub backend: Arc<dyn StorageBackend>,
+    /// Sets the Linux immutable attribute (`chattr +i`) on each segment when it is sealed.
+    /// Needs CAP_LINUX_IMMUTABLE: without it the segment stays 0444 only, and the refusal
+    /// is counted in [`crate::LogStats::immutable_refused`]. Purge clears the attribute
+    /// before deleting (docs/RETENTION.md, "WORM").
+    pub immutable: bool,
 }
 
 /// When the log signs checkpoints by itself. A checkpoint is written when either limit is
@@ -109,6 +118,8 @@ impl Default for LogOptions {
             trusted_verifier: None,
             trusted_checkpoint: None,
             auto_checkpoint: None,
+            backend: os_backend(),
+            immutable: false,
         }
     }
 }
@@ -127,6 +138,8 @@ impl fmt::Debug for LogOptions {
             .field("trusted_verifier", &self.trusted_verifier)
             .field("trusted_checkpoint", &self.trusted_checkpoint.is_some())
             .field("auto_checkpoint", &self.auto_checkpoint)
+            .field("backend", &self.backend)
+            .field("immutable", &self.immutable)
             .finish_non_exhaustive()
     }
 }

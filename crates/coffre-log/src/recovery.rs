@@ -1,12 +1,11 @@
 //! Open-time scan of the active segment: finds the records, tells a torn final group (cut and
 //! reported) from damage in the middle (an error), see docs/ARCHITECTURE.md "Recovery".
 
+use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::record::{check_frame, decode_header, FrameHeader, FRAME_ALIGN, RECORD_HEADER_LEN};
 use crate::segment::SEGMENT_HEADER_LEN;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Bytes read per refill of the scan window.
@@ -76,14 +75,14 @@ pub(crate) struct ActiveScan {
 
 /// A window over a file for sequential scans, refilled on demand.
 struct Window<'a> {
-    file: &'a File,
+    file: &'a dyn StorageFile,
     file_len: u64,
     start: u64,
     buf: Vec<u8>,
 }
 
 impl<'a> Window<'a> {
-    fn new(file: &'a File, file_len: u64) -> Window<'a> {
+    fn new(file: &'a dyn StorageFile, file_len: u64) -> Window<'a> {
         Window { file, file_len, start: 0, buf: Vec::new() }
     }
 
@@ -130,7 +129,7 @@ fn check_at(
 
 /// Scans the active segment `path` (first record `first_index`) of `file_len` bytes.
 pub(crate) fn scan_active(
-    file: &File,
+    file: &dyn StorageFile,
     path: &Path,
     file_len: u64,
     first_index: u64,

@@ -1,6 +1,7 @@
 //! Segment files: names, header, footer and offset table, sealing, and reading one record
 //! (docs/FORMAT.md, "Segments").
 
+use crate::backend::{OpenMode, StorageBackend, StorageFile};
 use crate::error::LogError;
 use crate::hash::HashAlgorithm;
 use crate::manifest::{le_u32, le_u64, FORMAT_VERSION};
@@ -8,9 +9,7 @@ use crate::mmap::SealedBytes;
 use crate::options::Preallocation;
 use crate::record::{check_frame, decode_header, Record, RECORD_HEADER_LEN};
 use coffre_clock::Timestamp;
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -40,12 +39,11 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
 }
 
 /// The sorted first indexes of the segment files in `dir`.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, LogError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("read_dir", dir, e))?;
+pub(crate) fn list_segments(be: &dyn StorageBackend, dir: &Path) -> Result<Vec<u64>, LogError> {
+    let entries = be.list_dir(dir).map_err(|e| LogError::io("read_dir", dir, e))?;
     let mut firsts = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| LogError::io("read_dir", dir, e))?;
-        if let Some(first) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+    for name in entries {
+        if let Some(first) = name.to_str().and_then(parse_segment_file_name) {
             firsts.push(first);
         }
     }
@@ -149,7 +147,7 @@ impl Footer {
 
 /// Reads the footer at the end of a file of `len` bytes, if a valid one is there and agrees
 /// with the file's length.
-pub(crate) fn read_footer(file: &File, len: u64) -> io::Result<Option<Footer>> {
+pub(crate) fn read_footer(file: &dyn StorageFile, len: u64) -> io::Result<Option<Footer>> {
     if len < SEGMENT_HEADER_LEN + FOOTER_LEN {
         return Ok(None);
     }
@@ -161,12 +159,17 @@ pub(crate) fn read_footer(file: &File, len: u64) -> io::Result<Option<Footer>> {
 }
 
 /// Flushes the directory entry table of `dir` to stable storage.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io("fsync dir", dir, e))
+pub(crate) fn sync_dir(be: &dyn StorageBackend, dir: &Path) -> Result<(), LogError> {
+    be.sync_dir(dir).map_err(|e| LogError::io("fsync dir", dir, e))
 }
 
 /// Reserves `[from, to)` of `file` ahead of the writes, per `mode`. Not synced.
-pub(crate) fn preallocate(file: &File, mode: Preallocation, from: u64, to: u64) -> io::Result<()> {
+pub(crate) fn preallocate(
+    file: &dyn StorageFile,
+    mode: Preallocation,
+    from: u64,
+    to: u64,
+) -> io::Result<()> {
     match mode {
         Preallocation::None => Ok(()),
         Preallocation::SetLen => file.set_len(to),
@@ -175,7 +178,7 @@ pub(crate) fn preallocate(file: &File, mode: Preallocation, from: u64, to: u64) 
 }
 
 /// Writes zeros over `[from, to)`.
-pub(crate) fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+pub(crate) fn write_zeros(file: &dyn StorageFile, from: u64, to: u64) -> io::Result<()> {
     let zeros = vec![0u8; ZERO_CHUNK_BYTES];
     let mut pos = from;
     while pos < to {
@@ -189,27 +192,25 @@ pub(crate) fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
 /// Creates segment `first_index` in `dir`: header, first preallocated chunk, synced.
 /// The caller syncs the directory before acknowledging anything written to it.
 pub(crate) fn create_segment(
+    be: &dyn StorageBackend,
     dir: &Path,
     alg: HashAlgorithm,
     first_index: u64,
     prealloc: Preallocation,
     prealloc_end: u64,
-) -> Result<(File, PathBuf), LogError> {
+) -> Result<(Box<dyn StorageFile>, PathBuf), LogError> {
     let path = dir.join(segment_file_name(first_index));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
+    let file = be
+        .open(&path, OpenMode::CreateNew)
         .map_err(|e| LogError::io("create segment", &path, e))?;
-    initialise_segment(&file, alg, first_index, prealloc, prealloc_end)
+    initialise_segment(&*file, alg, first_index, prealloc, prealloc_end)
         .map_err(|e| LogError::io("initialise segment", &path, e))?;
     Ok((file, path))
 }
 
 /// Writes the header of an empty segment file and preallocates it, then syncs it.
 pub(crate) fn initialise_segment(
-    file: &File,
+    file: &dyn StorageFile,
     alg: HashAlgorithm,
     first_index: u64,
     prealloc: Preallocation,
@@ -223,7 +224,8 @@ pub(crate) fn initialise_segment(
 /// Seals the active segment: offset table and footer after the records, file cut to its
 /// final length, synced, made read-only (0444). Returns the final length.
 pub(crate) fn seal_segment(
-    file: &File,
+    be: &dyn StorageBackend,
+    file: &dyn StorageFile,
     path: &Path,
     first_index: u64,
     offsets: &[u64],
@@ -248,8 +250,7 @@ pub(crate) fn seal_segment(
     file.write_all_at(&tail, records_end).map_err(io("write footer"))?;
     file.set_len(len).map_err(io("set_len at seal"))?;
     file.sync_all().map_err(io("fsync at seal"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
-        .map_err(io("chmod 0444"))?;
+    be.set_read_only(path).map_err(io("chmod 0444"))?;
     Ok(len)
 }
 
@@ -285,6 +286,7 @@ pub(crate) fn read_frame(
 /// A sealed segment, checked by name, length and footer; its bytes are opened on first read.
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
+    backend: Arc<dyn StorageBackend>,
     pub path: PathBuf,
     pub first_index: u64,
     pub record_count: u64,
@@ -296,13 +298,16 @@ pub(crate) struct SealedSegment {
 impl SealedSegment {
     /// Checks segment file `path` named for `first_index`: header, footer, length.
     pub(crate) fn check(
+        backend: &Arc<dyn StorageBackend>,
         path: PathBuf,
         alg: HashAlgorithm,
         first_index: u64,
         segment_size_bytes: u64,
     ) -> Result<SealedSegment, LogError> {
-        let file = File::open(&path).map_err(|e| LogError::io("open segment", &path, e))?;
-        let len = file.metadata().map_err(|e| LogError::io("stat segment", &path, e))?.len();
+        let file = backend
+            .open(&path, OpenMode::Read)
+            .map_err(|e| LogError::io("open segment", &path, e))?;
+        let len = file.len_bytes().map_err(|e| LogError::io("stat segment", &path, e))?;
         let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
         if len < SEGMENT_HEADER_LEN {
             return Err(LogError::corruption(&path, len, "sealed segment shorter than a header"));
@@ -312,15 +317,15 @@ impl SealedSegment {
         if len > segment_size_bytes {
             return Err(LogError::corruption(&path, len, "sealed segment longer than allowed"));
         }
-        let footer = read_footer(&file, len)
+        let footer = read_footer(&*file, len)
             .map_err(|e| LogError::io("read footer", &path, e))?
             .ok_or_else(|| {
-                LogError::corruption(
-                    &path,
-                    len.saturating_sub(FOOTER_LEN),
-                    "sealed segment has no valid footer at its end (wrong length or damaged)",
-                )
-            })?;
+            LogError::corruption(
+                &path,
+                len.saturating_sub(FOOTER_LEN),
+                "sealed segment has no valid footer at its end (wrong length or damaged)",
+            )
+        })?;
         if footer.first_index != first_index {
             return Err(LogError::corruption(
                 &path,
@@ -329,6 +334,7 @@ impl SealedSegment {
             ));
         }
         Ok(SealedSegment {
+            backend: Arc::clone(backend),
             path,
             first_index,
             record_count: footer.record_count,
@@ -340,6 +346,7 @@ impl SealedSegment {
 
     /// A sealed segment the committer has just written (already checked by construction).
     pub(crate) fn from_seal(
+        backend: Arc<dyn StorageBackend>,
         path: PathBuf,
         first_index: u64,
         record_count: u64,
@@ -347,6 +354,7 @@ impl SealedSegment {
         file_len: u64,
     ) -> SealedSegment {
         SealedSegment {
+            backend,
             path,
             first_index,
             record_count,
@@ -366,9 +374,11 @@ impl SealedSegment {
         if let Some(b) = self.bytes.get() {
             return Ok(b.clone());
         }
-        let file =
-            File::open(&self.path).map_err(|e| LogError::io("open segment", &self.path, e))?;
-        let len = file.metadata().map_err(|e| LogError::io("stat segment", &self.path, e))?.len();
+        let file = self
+            .backend
+            .open(&self.path, OpenMode::Read)
+            .map_err(|e| LogError::io("open segment", &self.path, e))?;
+        let len = file.len_bytes().map_err(|e| LogError::io("stat segment", &self.path, e))?;
         if len != self.file_len {
             return Err(LogError::corruption(&self.path, len, "sealed segment changed length"));
         }

@@ -8,6 +8,7 @@
 //! segments' footer checksums (record bytes, offset table) are checked; and every stored
 //! checkpoint is opened with the log's key and compared with the root at its size.
 
+use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::hash::{HashAlgorithm, HASH_LEN};
 use crate::log::Log;
@@ -19,8 +20,6 @@ use crate::segment::{Footer, SealedSegment, FOOTER_LEN, SEGMENT_HEADER_LEN, TABL
 use crate::tree_store::{TreeStore, TreeStoreError};
 use parking_lot::Mutex;
 use std::borrow::Cow;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -85,7 +84,7 @@ struct SegmentSnap {
     sealed: Option<(Arc<SealedSegment>, Arc<SealedBytes>)>,
     /// The active segment's file and record offsets (`count + 1` entries, the last one the
     /// end of the last record checked).
-    active: Option<(Arc<File>, Vec<u64>)>,
+    active: Option<(Arc<dyn StorageFile>, Vec<u64>)>,
 }
 
 impl SegmentSnap {

@@ -3,6 +3,7 @@
 
 use super::state::{read_state, state_path, write_state, SystemEntry};
 use super::{worm, PolicyState};
+use crate::backend::StorageBackend;
 use crate::error::LogError;
 use crate::log::Shared;
 use crate::manifest::Manifest;
@@ -16,13 +17,14 @@ use std::sync::atomic::Ordering;
 /// A missing or damaged state file is rebuilt later by a scan, but only while no segment was
 /// purged: after a purge it holds history the remaining records no longer do.
 pub(crate) fn load_state(
+    be: &dyn StorageBackend,
     dir: &Path,
     manifest: &Manifest,
     firsts: &[u64],
 ) -> Result<PolicyState, LogError> {
     let initial = manifest.retention_seconds;
     let path = state_path(dir);
-    let loaded = match read_state(dir) {
+    let loaded = match read_state(be, dir) {
         Ok(Some(file)) => {
             return PolicyState::replay(initial, file.known_len, file.pending, file.entries)
                 .map_err(|detail| LogError::tamper(&path, detail));
@@ -95,21 +97,22 @@ pub(crate) fn finish_open(
     *shared.retention.state.write() = st.clone();
     shared.retention.publish();
     if changed && writable {
-        write_state(&shared.dir, &st.to_file())?;
+        write_state(&*shared.backend, &shared.dir, &st.to_file())?;
     }
     // Segments a pending purge covered may still be in the view (it was built with the
     // previous bound): drop them.
     shared.view.write().sealed.retain(|s| s.end_index() > purged_until);
     if let Some(r) = report {
         let mut removed = Vec::new();
-        for first in list_segments(&shared.dir)?.into_iter().filter(|&f| f < purged_until) {
+        let be = &*shared.backend;
+        for first in list_segments(be, &shared.dir)?.into_iter().filter(|&f| f < purged_until) {
             let file = shared.dir.join(segment_file_name(first));
-            worm::remove_segment(&file)?;
+            worm::remove_segment(be, &file)?;
             removed.push(file);
         }
         if !removed.is_empty() {
             // DIRECTORY FSYNC: the interrupted purge is finished only once the names are gone.
-            sync_dir(&shared.dir)?;
+            sync_dir(be, &shared.dir)?;
         }
         r.purge_leftovers_removed = removed;
     }

@@ -112,7 +112,7 @@ impl Log {
             st.known_len = self.len();
             st.to_file()
         };
-        write_state(self.dir(), &file)?;
+        write_state(&*self.shared().backend, self.dir(), &file)?;
         self.failpoint(super::PurgeFailpoint::AfterAnnounce)?;
         self.append_system(payload.to_vec())
     }
@@ -128,7 +128,7 @@ impl Log {
             st.known_len = self.len();
             st.to_file()
         };
-        write_state(self.dir(), &file)?;
+        write_state(&*self.shared().backend, self.dir(), &file)?;
         cell.publish();
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! held, after a purge record naming them (with their file hashes) is durable in the log.
 
 use super::{worm, HoldId};
+use crate::backend::{OpenMode, StorageBackend};
 use crate::error::LogError;
 use crate::log::Log;
 use crate::segment::{sync_dir, SealedSegment};
@@ -10,7 +11,6 @@ use crate::system::{
 };
 use coffre_clock::{TimeStatus, Timestamp};
 use sha2::Digest as _;
-use std::io::Read as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,7 +130,7 @@ impl Log {
         for chunk in deletable.chunks(per_record) {
             let mut segments = Vec::with_capacity(chunk.len());
             for (seg, verdict) in chunk.iter().zip(report.segments.iter().skip(deleted)) {
-                let (blake3, sha256) = hash_file(&seg.path, seg.file_len)?;
+                let (blake3, sha256) = hash_file(&*self.shared().backend, &seg.path, seg.file_len)?;
                 segments.push(PurgedSegment {
                     first_index: seg.first_index,
                     record_count: seg.record_count,
@@ -162,12 +162,12 @@ impl Log {
             self.shared().view.write().sealed.retain(|s| s.end_index() > to);
             for seg in chunk {
                 self.failpoint(PurgeFailpoint::AfterDeleting(deleted))?;
-                worm::remove_segment(&seg.path)?;
+                worm::remove_segment(&*self.shared().backend, &seg.path)?;
                 report.files_deleted.push(seg.path.clone());
                 deleted += 1;
             }
             // DIRECTORY FSYNC: the deletions are part of the purge the record announced.
-            sync_dir(self.dir())?;
+            sync_dir(&*self.shared().backend, self.dir())?;
         }
         Ok(report)
     }
@@ -210,24 +210,30 @@ impl Log {
 }
 
 /// BLAKE3 and SHA-256 of a whole file, which must be `len` bytes long.
-fn hash_file(path: &Path, len: u64) -> Result<([u8; 32], [u8; 32]), LogError> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| LogError::io("open segment to purge", path, e))?;
+fn hash_file(
+    be: &dyn StorageBackend,
+    path: &Path,
+    len: u64,
+) -> Result<([u8; 32], [u8; 32]), LogError> {
+    let file = be
+        .open(path, OpenMode::Read)
+        .map_err(|e| LogError::io("open segment to purge", path, e))?;
+    let total = file.len_bytes().map_err(|e| LogError::io("stat segment to purge", path, e))?;
+    if total != len {
+        return Err(LogError::corruption(path, total, "sealed segment changed length"));
+    }
     let mut b3 = blake3::Hasher::new();
     let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(|e| LogError::io("read segment to purge", path, e))?;
-        if n == 0 {
-            break;
-        }
-        b3.update(&buf[..n]);
-        sha.update(&buf[..n]);
-        total += n as u64;
-    }
-    if total != len {
-        return Err(LogError::corruption(path, total, "sealed segment changed length"));
+    let mut pos = 0u64;
+    while pos < len {
+        let n = (len - pos).min(buf.len() as u64) as usize;
+        let piece = &mut buf[..n];
+        file.read_exact_at(piece, pos)
+            .map_err(|e| LogError::io("read segment to purge", path, e))?;
+        b3.update(&*piece);
+        sha.update(&*piece);
+        pos += n as u64;
     }
     Ok((*b3.finalize().as_bytes(), sha.finalize().into()))
 }

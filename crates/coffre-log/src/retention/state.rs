@@ -2,12 +2,11 @@
 //! (index, timestamp, payload), so opening never scans the log for them. Each copy is checked
 //! against the Merkle tree's leaf hash at its index at open (docs/RETENTION.md, "State file").
 
+use crate::backend::{read_bounded, OpenMode, StorageBackend};
 use crate::error::LogError;
 use crate::manifest::{le_u32, le_u64};
 use crate::segment::sync_dir;
 use coffre_clock::{Timestamp, TIMESTAMP_LEN};
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// File name of the retention state inside the log directory.
@@ -104,16 +103,17 @@ impl StateFile {
 }
 
 /// Reads the state file: `Ok(None)` if it does not exist, `Err(Corruption)` if damaged.
-pub(crate) fn read_state(dir: &Path) -> Result<Option<StateFile>, LogError> {
+pub(crate) fn read_state(
+    be: &dyn StorageBackend,
+    dir: &Path,
+) -> Result<Option<StateFile>, LogError> {
     let path = state_path(dir);
-    let file = match std::fs::File::open(&path) {
+    let file = match be.open(&path, OpenMode::Read) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LogError::io("open retention state", &path, e)),
     };
-    let mut bytes = Vec::new();
-    file.take(STATE_LEN_MAX + 1)
-        .read_to_end(&mut bytes)
+    let bytes = read_bounded(&*file, STATE_LEN_MAX + 1)
         .map_err(|e| LogError::io("read retention state", &path, e))?;
     if bytes.len() as u64 > STATE_LEN_MAX {
         return Err(LogError::corruption(&path, STATE_LEN_MAX, "retention state too large"));
@@ -123,31 +123,31 @@ pub(crate) fn read_state(dir: &Path) -> Result<Option<StateFile>, LogError> {
 
 /// Replaces the state file atomically: temp file written and synced, renamed over, directory
 /// synced. A crash leaves either the old or the new file whole.
-pub(crate) fn write_state(dir: &Path, state: &StateFile) -> Result<(), LogError> {
+pub(crate) fn write_state(
+    be: &dyn StorageBackend,
+    dir: &Path,
+    state: &StateFile,
+) -> Result<(), LogError> {
     let tmp = dir.join(TMP_FILE);
     let path = state_path(dir);
     // A temp file left by a crash is read-only (0444, below): remove it rather than open it.
-    match std::fs::remove_file(&tmp) {
+    match be.remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(LogError::io("remove retention state temp", &tmp, e)),
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
+    let file = be
+        .open(&tmp, OpenMode::CreateTruncate)
         .map_err(|e| LogError::io("create retention state", &tmp, e))?;
-    file.write_all(&state.encode())
+    file.write_all_at(&state.encode(), 0)
         .and_then(|()| file.sync_all())
         .map_err(|e| LogError::io("write retention state", &tmp, e))?;
     // Each version is written once: read-only like sealed segments (replaced by rename only).
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))
-        .map_err(|e| LogError::io("chmod 0444", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| LogError::io("rename retention state", &path, e))?;
+    be.set_read_only(&tmp).map_err(|e| LogError::io("chmod 0444", &tmp, e))?;
+    be.rename(&tmp, &path).map_err(|e| LogError::io("rename retention state", &path, e))?;
     // DIRECTORY FSYNC: the rename must be durable before the state is relied upon (a purge
     // deletes segment files right after this returns).
-    sync_dir(dir)
+    sync_dir(be, dir)
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

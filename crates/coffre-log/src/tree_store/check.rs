@@ -58,7 +58,9 @@ impl TreeStore {
     ) -> Result<(), TreeStoreError> {
         let count = (out.len() / HASH_LEN) as u64;
         let len = self.len();
-        if !out.len().is_multiple_of(HASH_LEN) || first_index.checked_add(count).is_none_or(|e| e > len) {
+        if !out.len().is_multiple_of(HASH_LEN)
+            || first_index.checked_add(count).is_none_or(|e| e > len)
+        {
             return Err(TreeStoreError::SizeTooLarge { size: first_index + count, len });
         }
         self.read_entries_into(0, first_index, out)

@@ -5,10 +5,9 @@ use super::format::{
     LEVEL_HEADER_LEN,
 };
 use super::TreeStoreError;
+use crate::backend::{OpenMode, StorageBackend, StorageFile};
 use crate::hash::HashAlgorithm;
-use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Name of the subdirectory of the log directory that holds the tree.
@@ -31,12 +30,12 @@ pub(crate) fn corruption(file: &Path, offset: u64, detail: impl Into<String>) ->
 
 /// Makes a directory entry durable: a new or renamed file is only guaranteed to exist after a
 /// crash once the directory that names it has been fsynced.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), TreeStoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+pub(crate) fn sync_dir(be: &dyn StorageBackend, dir: &Path) -> Result<(), TreeStoreError> {
+    be.sync_dir(dir).map_err(io_error(dir))
 }
 
 /// Reads both head slots and returns the slot to trust with its index.
-pub(crate) fn read_head(head: &File, path: &Path) -> Result<HeadSlot, TreeStoreError> {
+pub(crate) fn read_head(head: &dyn StorageFile, path: &Path) -> Result<HeadSlot, TreeStoreError> {
     let mut bytes = [0u8; HEAD_FILE_LEN as usize];
     head.read_exact_at(&mut bytes, 0).map_err(|e| {
         if e.kind() == ErrorKind::UnexpectedEof {
@@ -58,7 +57,7 @@ pub(crate) fn read_head(head: &File, path: &Path) -> Result<HeadSlot, TreeStoreE
 
 /// Writes `slot` into its half of the head file and waits until it is durable.
 pub(crate) fn write_head_slot(
-    head: &File,
+    head: &dyn StorageFile,
     path: &Path,
     slot: &HeadSlot,
 ) -> Result<(), TreeStoreError> {
@@ -69,15 +68,13 @@ pub(crate) fn write_head_slot(
 
 /// Creates (or empties) the file of `level` and writes its header. Not synced: the caller
 /// syncs the file and the directory before any head names leaves that need it.
-pub(crate) fn create_level(tree_dir: &Path, header: &LevelHeader) -> Result<File, TreeStoreError> {
+pub(crate) fn create_level(
+    be: &dyn StorageBackend,
+    tree_dir: &Path,
+    header: &LevelHeader,
+) -> Result<Box<dyn StorageFile>, TreeStoreError> {
     let path = level_path(tree_dir, header.level);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(io_error(&path))?;
+    let file = be.open(&path, OpenMode::CreateTruncate).map_err(io_error(&path))?;
     file.write_all_at(&header.encode(), 0).map_err(io_error(&path))?;
     Ok(file)
 }
@@ -89,22 +86,24 @@ pub(crate) enum LevelFile {
     /// A file whose header is not this tree's level header (the reason given).
     Foreign(String),
     /// A file with this tree's header, holding `size_bytes` bytes.
-    Valid(File, u64),
+    Valid(Box<dyn StorageFile>, u64),
 }
 
 /// Opens the file of `level` and checks its header against the tree's identity.
 pub(crate) fn open_level(
+    be: &dyn StorageBackend,
     tree_dir: &Path,
     expected: &LevelHeader,
     writable: bool,
 ) -> Result<LevelFile, TreeStoreError> {
     let path = level_path(tree_dir, expected.level);
-    let file = match OpenOptions::new().read(true).write(writable).open(&path) {
+    let mode = if writable { OpenMode::ReadWrite } else { OpenMode::Read };
+    let file = match be.open(&path, mode) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(LevelFile::Missing),
         Err(e) => return Err(TreeStoreError::Io { path, source: e }),
     };
-    let size_bytes = file.metadata().map_err(io_error(&path))?.len();
+    let size_bytes = file.len_bytes().map_err(io_error(&path))?;
     if size_bytes < LEVEL_HEADER_LEN {
         return Ok(LevelFile::Foreign("file shorter than its header".into()));
     }
@@ -136,7 +135,7 @@ pub(crate) fn open_level(
 pub(crate) fn admit_level(
     tree_dir: &Path,
     level: u32,
-    file: &File,
+    file: &dyn StorageFile,
     size_bytes: u64,
     entries: u64,
     writable: bool,
@@ -168,6 +167,7 @@ pub(crate) fn new_tree_id(tree_dir: &Path) -> Result<TreeId, TreeStoreError> {
 
 /// Writes a new head file atomically: a temporary file, synced, renamed over `head`.
 pub(crate) fn install_head(
+    be: &dyn StorageBackend,
     tree_dir: &Path,
     alg: HashAlgorithm,
     tree_id: TreeId,
@@ -177,14 +177,9 @@ pub(crate) fn install_head(
     let slot = HeadSlot { alg, tree_id, sequence: 0, durable_leaves: 0 };
     let mut bytes = [0u8; HEAD_FILE_LEN as usize];
     bytes[..HEAD_SLOT_LEN as usize].copy_from_slice(&slot.encode());
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io_error(&tmp))?;
+    let file = be.open(&tmp, OpenMode::CreateTruncate).map_err(io_error(&tmp))?;
     file.write_all_at(&bytes, 0).map_err(io_error(&tmp))?;
     file.sync_all().map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
+    be.rename(&tmp, &path).map_err(io_error(&path))?;
     Ok(())
 }

@@ -31,6 +31,7 @@ mod proofs;
 
 pub use error::TreeStoreError;
 
+use crate::backend::{os_backend, OpenMode, StorageBackend, StorageFile};
 use crate::hash::{Hash, HashAlgorithm, HASH_LEN};
 use crate::merkle::SubtreeHashes;
 use append::{plan_append, Frontier, LEVELS_MAX};
@@ -41,12 +42,10 @@ use files::{
 use format::{entry_offset, HeadSlot, LevelHeader, TreeId};
 use parking_lot::Mutex;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Most leaves a tree store holds (2^56): keeps every file offset far from `u64` overflow.
 pub const LEAVES_MAX: u64 = 1 << 56;
@@ -56,12 +55,13 @@ const APPEND_CHUNK_LEAVES: usize = 1 << 16;
 
 /// The persistent Merkle tree of one log. See the [module docs](self).
 pub struct TreeStore {
+    backend: Arc<dyn StorageBackend>,
     tree_dir: PathBuf,
     alg: HashAlgorithm,
     tree_id: TreeId,
     /// Level files, set once each; a writer creates them as the tree grows.
-    levels: [OnceLock<File>; LEVELS_MAX],
-    head: File,
+    levels: [OnceLock<Box<dyn StorageFile>>; LEVELS_MAX],
+    head: Box<dyn StorageFile>,
     /// Leaves whose hashes (and parents) are written and readable.
     len: AtomicU64,
     /// Leaves covered by the last durable head write.
@@ -99,77 +99,115 @@ impl TreeStore {
     /// Creates an empty tree store in `dir/tree/` (`dir` is the log directory, which must
     /// exist). Fails with [`TreeStoreError::AlreadyExists`] if a store is already there.
     pub fn create(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, TreeStoreError> {
+        TreeStore::create_with_backend(&os_backend(), dir, alg)
+    }
+
+    /// [`TreeStore::create`] through a storage backend (crate::backend).
+    pub fn create_with_backend(
+        be: &Arc<dyn StorageBackend>,
+        dir: &Path,
+        alg: HashAlgorithm,
+    ) -> Result<TreeStore, TreeStoreError> {
         let tree_dir = dir.join(TREE_DIR_NAME);
         let head_path = tree_dir.join(HEAD_FILE_NAME);
-        if head_path.exists() {
+        if be.exists(&head_path) {
             return Err(TreeStoreError::AlreadyExists { path: head_path });
         }
-        std::fs::create_dir_all(&tree_dir).map_err(io_error(&tree_dir))?;
+        be.create_dir_all(&tree_dir).map_err(io_error(&tree_dir))?;
         let tree_id = files::new_tree_id(&tree_dir)?;
-        let level0 = create_level(&tree_dir, &LevelHeader { alg, level: 0, tree_id })?;
+        let level0 = create_level(&**be, &tree_dir, &LevelHeader { alg, level: 0, tree_id })?;
         let level0_path = level_path(&tree_dir, 0);
         level0.sync_data().map_err(io_error(&level0_path))?;
         // The head is installed last, by rename: a tree directory without a head is an
         // unfinished `create` and is never opened.
-        install_head(&tree_dir, alg, tree_id)?;
+        install_head(&**be, &tree_dir, alg, tree_id)?;
         // DIRECTORY FSYNC: without it the rename (and level-00) may vanish on power loss.
-        sync_dir(&tree_dir)?;
+        sync_dir(&**be, &tree_dir)?;
         // DIRECTORY FSYNC: makes the new `tree/` entry itself durable in the log directory.
-        sync_dir(dir)?;
-        TreeStore::open(dir, alg)
+        sync_dir(&**be, dir)?;
+        TreeStore::open_with_backend(be, dir, alg)
     }
 
     /// Discards any tree store in `dir/tree/` and creates an empty one: how the log rebuilds a
     /// tree it found corrupt, by re-appending the leaf hashes of its records.
     pub fn replace(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, TreeStoreError> {
+        TreeStore::replace_with_backend(&os_backend(), dir, alg)
+    }
+
+    /// [`TreeStore::replace`] through a storage backend (crate::backend).
+    pub fn replace_with_backend(
+        be: &Arc<dyn StorageBackend>,
+        dir: &Path,
+        alg: HashAlgorithm,
+    ) -> Result<TreeStore, TreeStoreError> {
         let tree_dir = dir.join(TREE_DIR_NAME);
         let head_path = tree_dir.join(HEAD_FILE_NAME);
-        match std::fs::remove_file(&head_path) {
+        match be.remove_file(&head_path) {
             Ok(()) => {
                 // DIRECTORY FSYNC: the head must be gone for good before any level file is
                 // rewritten, or a crash could pair the old head with new level files.
-                sync_dir(&tree_dir)?;
+                sync_dir(&**be, &tree_dir)?;
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(TreeStoreError::Io { path: head_path, source: e }),
         }
-        match std::fs::remove_dir_all(&tree_dir) {
+        match be.remove_dir_all(&tree_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(TreeStoreError::Io { path: tree_dir, source: e }),
         }
-        TreeStore::create(dir, alg)
+        TreeStore::create_with_backend(be, dir, alg)
     }
 
     /// Opens the tree store of the log directory `dir` for appending. Trusts
     /// [`durable_len`](Self::durable_len) leaves, cuts the level files after them, and rebuilds
     /// the frontier with O(log n) reads. The log then re-appends its later leaf hashes.
     pub fn open(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, TreeStoreError> {
-        TreeStore::open_impl(dir, alg, true)
+        TreeStore::open_impl(&os_backend(), dir, alg, true)
+    }
+
+    /// [`TreeStore::open`] through a storage backend (crate::backend).
+    pub fn open_with_backend(
+        be: &Arc<dyn StorageBackend>,
+        dir: &Path,
+        alg: HashAlgorithm,
+    ) -> Result<TreeStore, TreeStoreError> {
+        TreeStore::open_impl(be, dir, alg, true)
+    }
+
+    /// [`TreeStore::open_read_only`] through a storage backend (crate::backend).
+    pub fn open_read_only_with_backend(
+        be: &Arc<dyn StorageBackend>,
+        dir: &Path,
+        alg: HashAlgorithm,
+    ) -> Result<TreeStore, TreeStoreError> {
+        TreeStore::open_impl(be, dir, alg, false)
     }
 
     /// Opens the tree store of `dir` for reading only: never writes, cuts or creates a file,
     /// and works while a writer appends. It sees the durable leaves as of opening;
     /// [`refresh`](Self::refresh) catches up with later syncs.
     pub fn open_read_only(dir: &Path, alg: HashAlgorithm) -> Result<TreeStore, TreeStoreError> {
-        TreeStore::open_impl(dir, alg, false)
+        TreeStore::open_impl(&os_backend(), dir, alg, false)
     }
 
     fn open_impl(
+        be: &Arc<dyn StorageBackend>,
         dir: &Path,
         alg: HashAlgorithm,
         writable: bool,
     ) -> Result<TreeStore, TreeStoreError> {
         let tree_dir = dir.join(TREE_DIR_NAME);
         let head_path = tree_dir.join(HEAD_FILE_NAME);
-        let head = match OpenOptions::new().read(true).write(writable).open(&head_path) {
+        let mode = if writable { OpenMode::ReadWrite } else { OpenMode::Read };
+        let head = match be.open(&head_path, mode) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(TreeStoreError::NotFound { path: head_path })
             }
             Err(e) => return Err(TreeStoreError::Io { path: head_path, source: e }),
         };
-        let slot = read_head(&head, &head_path)?;
+        let slot = read_head(&*head, &head_path)?;
         if slot.alg != alg {
             return Err(corruption(
                 &head_path,
@@ -181,14 +219,15 @@ impl TreeStore {
         if durable > LEAVES_MAX {
             return Err(corruption(&head_path, 0, format!("head names {durable} leaves")));
         }
-        let levels: [OnceLock<File>; LEVELS_MAX] = std::array::from_fn(|_| OnceLock::new());
+        let levels: [OnceLock<Box<dyn StorageFile>>; LEVELS_MAX] =
+            std::array::from_fn(|_| OnceLock::new());
         let mut dirty_levels = 0u64;
         for (level, cell) in (0u32..).zip(levels.iter()) {
             let header = LevelHeader { alg, level, tree_id: slot.tree_id };
             let entries = durable >> level;
-            let file = match open_level(&tree_dir, &header, writable)? {
+            let file = match open_level(&**be, &tree_dir, &header, writable)? {
                 LevelFile::Valid(file, size_bytes) => {
-                    admit_level(&tree_dir, level, &file, size_bytes, entries, writable)?;
+                    admit_level(&tree_dir, level, &*file, size_bytes, entries, writable)?;
                     Some(file)
                 }
                 LevelFile::Missing if entries > 0 => {
@@ -204,7 +243,7 @@ impl TreeStore {
                 // A level the head does not vouch for: an unsynced file left by a crash.
                 LevelFile::Foreign(_) if writable => {
                     dirty_levels |= 1 << level;
-                    Some(create_level(&tree_dir, &header)?)
+                    Some(create_level(&**be, &tree_dir, &header)?)
                 }
                 LevelFile::Foreign(_) | LevelFile::Missing => None,
             };
@@ -213,6 +252,7 @@ impl TreeStore {
             }
         }
         let store = TreeStore {
+            backend: Arc::clone(be),
             tree_dir,
             alg,
             tree_id: slot.tree_id,
@@ -328,7 +368,7 @@ impl TreeStore {
             // DIRECTORY FSYNC: level files created since the last sync exist after a crash
             // only once the tree directory is synced; the head must not name their hashes
             // before that.
-            sync_dir(&self.tree_dir)?;
+            sync_dir(&*self.backend, &self.tree_dir)?;
             writer.dir_dirty = false;
         }
         let len = self.len.load(Ordering::Relaxed);
@@ -382,7 +422,7 @@ impl TreeStore {
             return Ok(self.len());
         }
         let head_path = self.tree_dir.join(HEAD_FILE_NAME);
-        let slot = read_head(&self.head, &head_path)?;
+        let slot = read_head(&*self.head, &head_path)?;
         if slot.tree_id != self.tree_id || slot.alg != self.alg {
             return Err(corruption(&head_path, 0, "the head now belongs to another tree"));
         }
@@ -409,24 +449,30 @@ impl TreeStore {
             sequence: writer.head_sequence + 1,
             durable_leaves,
         };
-        write_head_slot(&self.head, &self.tree_dir.join(HEAD_FILE_NAME), &slot)?;
+        write_head_slot(&*self.head, &self.tree_dir.join(HEAD_FILE_NAME), &slot)?;
         writer.head_sequence = slot.sequence;
         self.durable_len.store(durable_leaves, Ordering::Release);
         Ok(())
     }
 
     /// The file of `level`, created (with its header) if the tree just grew to it.
-    fn writable_level(&self, level: u32, writer: &mut Writer) -> Result<&File, TreeStoreError> {
+    fn writable_level(
+        &self,
+        level: u32,
+        writer: &mut Writer,
+    ) -> Result<&dyn StorageFile, TreeStoreError> {
         let cell = self.level_cell(level)?;
         if cell.get().is_none() {
             let header = LevelHeader { alg: self.alg, level, tree_id: self.tree_id };
-            let _ = cell.set(create_level(&self.tree_dir, &header)?);
+            let _ = cell.set(create_level(&*self.backend, &self.tree_dir, &header)?);
             writer.dir_dirty = true;
         }
-        cell.get().ok_or_else(|| corruption(&level_path(&self.tree_dir, level), 0, "no level file"))
+        cell.get()
+            .map(|f| &**f)
+            .ok_or_else(|| corruption(&level_path(&self.tree_dir, level), 0, "no level file"))
     }
 
-    fn level_cell(&self, level: u32) -> Result<&OnceLock<File>, TreeStoreError> {
+    fn level_cell(&self, level: u32) -> Result<&OnceLock<Box<dyn StorageFile>>, TreeStoreError> {
         self.levels.get(level as usize).ok_or(TreeStoreError::SubtreeOutOfRange {
             level,
             index: 0,
@@ -435,11 +481,11 @@ impl TreeStore {
     }
 
     /// The file of `level` for reading; a read-only store opens files a writer created later.
-    fn readable_level(&self, level: u32) -> Result<&File, TreeStoreError> {
+    fn readable_level(&self, level: u32) -> Result<&dyn StorageFile, TreeStoreError> {
         let cell = self.level_cell(level)?;
         if cell.get().is_none() && self.writer.is_none() {
             let header = LevelHeader { alg: self.alg, level, tree_id: self.tree_id };
-            match open_level(&self.tree_dir, &header, false)? {
+            match open_level(&*self.backend, &self.tree_dir, &header, false)? {
                 LevelFile::Valid(file, _) => {
                     let _ = cell.set(file);
                 }
@@ -450,6 +496,7 @@ impl TreeStore {
             }
         }
         cell.get()
+            .map(|f| &**f)
             .ok_or_else(|| corruption(&level_path(&self.tree_dir, level), 0, "level file missing"))
     }
 
