@@ -595,7 +595,6 @@ fn audit_export_then_verify_round_trips_and_a_flipped_byte_fails_with_exit_1() {
 }
 
 #[test]
-#[ignore = "needs the attendance vault's checkpoints stored in the log (anchor.rs fallback keeps them in memory)"]
 fn audit_export_without_a_key_anchors_on_the_stored_checkpoint_and_lists_what_it_left_out() {
     let (tmp, dir, _key, vkey) = school_day_vault();
     let info = json(&ok(coffre(&["info", p(&dir), "--json"])));

@@ -175,9 +175,11 @@ fn report_json(r: &AuditReport) -> Value {
     let checkpoint = |c: &coffre_log::checkpoint::Checkpoint| json!({"origin": c.origin, "size": c.size, "root": c.root.to_base64()});
     json!({
         "ok": true,
-        "establishment": r.request.establishment.as_str(),
-        "funder": r.request.funder.as_str(),
-        "request_index": r.request.index,
+        "establishment": r.establishment.as_str(),
+        // Null when the request record was left out (exported without a key: it is newer
+        // than the stored checkpoint the bundle is anchored on).
+        "funder": r.request.as_ref().map(|q| q.funder.as_str()),
+        "request_index": r.request.as_ref().map(|q| q.index),
         "anchor": checkpoint(&r.anchor),
         "latest": checkpoint(&r.latest),
         "older_checkpoints": r.older.len(),
