@@ -63,6 +63,7 @@ impl<'de> Deserialize<'de> for Hash {
 
 /// The hash function of a log's Merkle tree, fixed at creation and stored in the manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum HashAlgorithm {
     /// BLAKE3 (default): fast, 32-byte output.
