@@ -264,6 +264,16 @@ pub(crate) fn check_roots(
             }
         }
     }
+    // A trusted key given alone still pins the log's recorded key: a log re-signed under
+    // another key is detected even before the auditor hands over a checkpoint.
+    if let (Some(trusted), Some(recorded)) = (&options.trusted_verifier, store.vkey()) {
+        if *trusted != recorded {
+            return Err(LogError::tamper(
+                shared.dir.join(VKEY_FILE),
+                format!("the log's recorded key {recorded} is not the trusted key {trusted}"),
+            ));
+        }
+    }
     let Some(note) = &options.trusted_checkpoint else {
         return Ok(());
     };
@@ -301,14 +311,6 @@ pub(crate) fn check_roots(
                 cp.size
             ),
         ));
-    }
-    if let Some(recorded) = store.vkey() {
-        if options.trusted_verifier.as_ref().is_some_and(|v| *v != recorded) {
-            return Err(LogError::tamper(
-                shared.dir.join(VKEY_FILE),
-                format!("the log's recorded key {recorded} is not the trusted key {verifier}"),
-            ));
-        }
     }
     check_root_at(shared, &cp, &trusted, None, "trusted checkpoint")
 }

@@ -117,6 +117,26 @@ fn log_resigned_by_another_key_fails_against_the_auditors_key() {
 }
 
 #[test]
+fn a_trusted_key_alone_catches_a_log_resigned_by_another_key() {
+    let (dir, _) = log_with_checkpoint();
+    let forged_dir = tempfile::tempdir().unwrap();
+    let forged = Log::create(
+        forged_dir.path(),
+        LogOptions { checkpoint_signer: Some(other_signer()), ..opts() },
+    )
+    .unwrap();
+    append(&forged, 0, 20);
+    forged.checkpoint().unwrap();
+    drop(forged);
+    let audited =
+        LogOptions { checkpoint_signer: None, trusted_verifier: Some(signer().verifier()), ..opts() };
+    let err = Log::open(forged_dir.path(), audited.clone()).unwrap_err();
+    assert!(is_tamper(&err), "{err}");
+    assert!(is_tamper(&Log::open_read_only(forged_dir.path(), audited.clone()).unwrap_err()));
+    Log::open(dir.path(), audited).unwrap();
+}
+
+#[test]
 fn trusted_checkpoint_mismatch_is_detected() {
     let (dir, _) = log_with_checkpoint();
     let sign = |size, root| {
