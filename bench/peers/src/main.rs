@@ -91,6 +91,15 @@ pub struct Plan {
     pub base_dir: PathBuf,
     pub out: Option<PathBuf>,
     pub command: String,
+    /// /proc/loadavg at the start and end: how busy the shared machine was.
+    pub load_start: String,
+    pub load_end: String,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn plan(args: &[String]) -> Result<Plan, String> {
@@ -116,6 +125,8 @@ fn plan(args: &[String]) -> Result<Plan, String> {
         base_dir: std::env::temp_dir(),
         out: None,
         command: format!("compare {}", args.join(" ")).trim_end().to_string(),
+        load_start: String::new(),
+        load_end: String::new(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -173,7 +184,8 @@ fn fresh_dir(base: &Path) -> Result<tempfile::TempDir, String> {
 pub type Results = BTreeMap<(String, String), Vec<CellResult>>;
 
 fn compare(args: &[String]) -> Result<(), String> {
-    let p = plan(args)?;
+    let mut p = plan(args)?;
+    p.load_start = loadavg();
     let started = std::time::Instant::now();
     let mut results: Results = BTreeMap::new();
     let wants = |s: &str| p.only.iter().any(|o| o == s);
@@ -189,6 +201,7 @@ fn compare(args: &[String]) -> Result<(), String> {
     if wants("open") {
         run_open(&p, &mut results)?;
     }
+    p.load_end = loadavg();
     let text = report::render(&p, &results, started.elapsed().as_secs_f64());
     println!("{text}");
     if let Some(out) = &p.out {

@@ -64,6 +64,11 @@ pub fn render(p: &Plan, results: &Results, elapsed_s: f64) -> String {
         "Command: `cargo run --release --manifest-path bench/peers/Cargo.toml -- {}`\n",
         p.command
     );
+    let _ = writeln!(
+        s,
+        "Load average (1/5/15 min) at start: {}; at end: {}.\n",
+        p.load_start, p.load_end
+    );
     let mut targets: Vec<(String, String, Option<bool>)> = Vec::new();
 
     // ---- Durable append
