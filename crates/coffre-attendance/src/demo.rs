@@ -402,7 +402,7 @@ fn is_enrolled(vault: &Vault, signer: &Signer) -> bool {
 
 /// Which students of a roll call are absent, late or leave early (deterministic).
 fn fate(i: usize) -> (bool, Option<u16>, bool) {
-    (i % 17 == 0, (i % 23 == 5).then_some(10 + (i % 3) as u16 * 5), i % 41 == 7)
+    (matches!(i % 17, 0), (i % 23 == 5).then_some(10 + (i % 3) as u16 * 5), i % 41 == 7)
 }
 
 fn run_step(
@@ -614,4 +614,248 @@ pub fn vault_with_school_day(
     clock.set(config.date.start_unix_ns() + 18 * HOUR_NS);
     vault.checkpoint()?;
     Ok((vault, clock, summary))
+}
+
+/// Shape of a simulated school year (the audit benchmark's): classes of
+/// `students_per_session`, `sessions_per_week` sessions over 5 days a week, 4 slots a day.
+#[derive(Clone, Debug)]
+pub struct SchoolYearConfig {
+    /// Establishment code.
+    pub establishment: String,
+    /// First Monday (UTC).
+    pub first_day: Date,
+    /// School weeks.
+    pub weeks: u32,
+    /// Sessions per week (a multiple of 20: 5 days x 4 slots).
+    pub sessions_per_week: u32,
+    /// Students per session (one class).
+    pub students_per_session: u32,
+}
+
+impl Default for SchoolYearConfig {
+    fn default() -> Self {
+        SchoolYearConfig {
+            establishment: "LYCEE-ANNEE".into(),
+            first_day: valid(Date::new(2025, 9, 1)),
+            weeks: 36,
+            sessions_per_week: 200,
+            students_per_session: 30,
+        }
+    }
+}
+
+/// A school year recorded through `vault` (whose clock must be `clock`): every session is
+/// scheduled, its roll call opened by its teacher, signed by rotating QR (one batch per slot),
+/// absences marked, signed by the teacher and closed. Use a log with periodic durability to
+/// build it quickly.
+pub fn school_year(
+    vault: &Vault,
+    clock: &ManualClock,
+    config: &SchoolYearConfig,
+) -> Result<DemoSummary, VaultError> {
+    let est = establishment(&config.establishment);
+    let classes = (config.sessions_per_week / 20).max(1) as u64;
+    let per_class = u64::from(config.students_per_session);
+    let class_of =
+        |c: u64| -> Vec<Student> { (c * per_class..(c + 1) * per_class).map(student).collect() };
+    let teachers: Vec<TeacherId> = (0..classes).map(|t| teacher(&format!("T{t:02}"))).collect();
+    let mut summary = DemoSummary {
+        establishment: config.establishment.clone(),
+        from: config.first_day,
+        to: config.first_day,
+        sessions: Vec::new(),
+        records: 0,
+        signatures: 0,
+        absences: 0,
+        refused: 0,
+    };
+    clock.set(config.first_day.start_unix_ns() + 6 * HOUR_NS);
+    let signers = (0..classes)
+        .flat_map(|c| class_of(c).into_iter().map(Signer::Student))
+        .chain(teachers.iter().cloned().map(Signer::Teacher));
+    let enrolments: Vec<Command> = signers
+        .map(|signer| {
+            event(
+                &format!("year enrol {signer:?}"),
+                EventBody::SignerKeyEnrolled(SignerKeyEnrolled {
+                    establishment: est.clone(),
+                    public_key: signer_key(&signer).verifying_key().to_bytes(),
+                    signer,
+                    by: administrator(),
+                }),
+            )
+        })
+        .collect();
+    for outcome in vault.submit_batch(&enrolments)? {
+        outcome?;
+        summary.records += 1;
+    }
+    for week in 0..config.weeks {
+        for weekday in 0..5u32 {
+            let date = Date::from_days(
+                config.first_day.days_since_epoch() + i64::from(week * 7 + weekday),
+            );
+            summary.to = date;
+            school_year_day(vault, clock, &est, date, classes, &class_of, &teachers, &mut summary)?;
+        }
+    }
+    Ok(summary)
+}
+
+/// A session of a simulated year: key, teacher, students, planned start.
+type YearSession = (SessionRef, TeacherId, Vec<Student>, u64);
+
+#[allow(clippy::too_many_arguments)]
+fn school_year_day(
+    vault: &Vault,
+    clock: &ManualClock,
+    est: &EstablishmentCode,
+    date: Date,
+    classes: u64,
+    class_of: &dyn Fn(u64) -> Vec<Student>,
+    teachers: &[TeacherId],
+    summary: &mut DemoSummary,
+) -> Result<(), VaultError> {
+    let day_ns = date.start_unix_ns();
+    clock.set(day_ns + 7 * HOUR_NS);
+    let mut slots: Vec<Vec<YearSession>> = Vec::new();
+    for (slot, hour) in [8u64, 10, 13, 15].into_iter().enumerate() {
+        let mut sessions = Vec::new();
+        for c in 0..classes {
+            let key = session_ref(est, &format!("{date}-C{c:02}-{slot}"));
+            let t = teachers
+                .get(((c + slot as u64) % classes) as usize)
+                .cloned()
+                .unwrap_or_else(|| teacher("T00"));
+            let students = class_of(c);
+            let start_ns = day_ns + hour * HOUR_NS;
+            submit(
+                vault,
+                summary,
+                &format!("year schedule {}", key.session),
+                EventBody::SessionScheduled(SessionScheduled {
+                    session: Session {
+                        key: key.clone(),
+                        course: valid(CourseLabel::new(&format!("Cours {slot}"))),
+                        room: valid(Room::new(&format!("R{c:02}"))),
+                        start_ns,
+                        end_ns: start_ns + HOUR_NS,
+                        teachers: vec![t.clone()],
+                        students: students.clone(),
+                    },
+                    by: Actor::Service,
+                }),
+            )?;
+            summary.sessions.push(key.clone());
+            sessions.push((key, t, students, start_ns));
+        }
+        slots.push(sessions);
+    }
+    let policy = vault.state().config().qr;
+    for sessions in &slots {
+        let Some(start_ns) = sessions.first().map(|s| s.3) else { continue };
+        clock.set(start_ns - 5 * MINUTE_NS);
+        for (key, t, _, _) in sessions {
+            submit(
+                vault,
+                summary,
+                &format!("year open {}", key.session),
+                EventBody::RollCallOpened(RollCallOpened {
+                    session: key.clone(),
+                    version: 1,
+                    mode: RollCallMode::RotatingQr,
+                    opened_by: Actor::Teacher(t.clone()),
+                    on_behalf_of: None,
+                }),
+            )?;
+        }
+        clock.set(start_ns + MINUTE_NS);
+        let mut commands = Vec::new();
+        for (key, _, students, _) in sessions {
+            let token = vault.session_secret(key, 1)?.rotating_token(clock.peek_ns(), &policy);
+            for (i, s) in students.iter().enumerate() {
+                if fate(i).0 {
+                    continue;
+                }
+                let signer = Signer::Student(s.clone());
+                let attestation = signatures::sign(
+                    &signer_key(&signer),
+                    key,
+                    1,
+                    &signer,
+                    &token,
+                    start_ns + MINUTE_NS + (i as u64) * 1_000_000,
+                );
+                commands.push(event(
+                    &format!("year sign {} {}", key.session, s.ine),
+                    EventBody::StudentSigned(StudentSigned {
+                        session: key.clone(),
+                        version: 1,
+                        student: s.clone(),
+                        attestation,
+                    }),
+                ));
+            }
+        }
+        clock.set(start_ns + MINUTE_NS + SECOND_NS);
+        for outcome in vault.submit_batch(&commands)? {
+            match outcome {
+                Ok(_) => {
+                    summary.records += 1;
+                    summary.signatures += 1;
+                }
+                Err(_) => summary.refused += 1,
+            }
+        }
+        clock.set(start_ns + 10 * MINUTE_NS);
+        for (key, t, students, _) in sessions {
+            for (i, s) in students.iter().enumerate().filter(|(i, _)| fate(*i).0) {
+                submit(
+                    vault,
+                    summary,
+                    &format!("year absent {} {i}", key.session),
+                    EventBody::MarkedAbsent(Mark {
+                        session: key.clone(),
+                        version: 1,
+                        student: s.clone(),
+                        by: Actor::Teacher(t.clone()),
+                    }),
+                )?;
+                summary.absences += 1;
+            }
+        }
+        clock.set(start_ns + HOUR_NS - 2 * MINUTE_NS);
+        for (key, t, _, _) in sessions {
+            let signer = Signer::Teacher(t.clone());
+            let token = vault.session_secret(key, 1)?.fixed_token();
+            let attestation =
+                signatures::sign(&signer_key(&signer), key, 1, &signer, &token, clock.peek_ns());
+            submit(
+                vault,
+                summary,
+                &format!("year teacher {}", key.session),
+                EventBody::TeacherSigned(TeacherSigned {
+                    session: key.clone(),
+                    version: 1,
+                    teacher: t.clone(),
+                    attestation,
+                }),
+            )?;
+            summary.signatures += 1;
+        }
+        clock.set(start_ns + HOUR_NS);
+        for (key, t, _, _) in sessions {
+            submit(
+                vault,
+                summary,
+                &format!("year close {}", key.session),
+                EventBody::RollCallClosed(RollCallClosed {
+                    session: key.clone(),
+                    version: 1,
+                    by: Actor::Teacher(t.clone()),
+                }),
+            )?;
+        }
+    }
+    Ok(())
 }

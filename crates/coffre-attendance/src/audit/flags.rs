@@ -108,11 +108,13 @@ fn parts(event: &Event) -> Option<(&SessionRef, u32, Signer, &crate::events::Att
     }
 }
 
+/// A key used in one session version.
+type KeyUse = (SessionRef, u32, [u8; 32]);
+
 /// Every flag over the signatures and the rebuilt state.
 pub(crate) fn flags(state: &AttendanceState, signatures: &[SignatureSeen<'_>]) -> Vec<Flag> {
     let mut out = Vec::new();
-    let mut by_key: BTreeMap<(SessionRef, u32, [u8; 32]), (BTreeSet<Signer>, Vec<u64>)> =
-        BTreeMap::new();
+    let mut by_key: BTreeMap<KeyUse, (BTreeSet<Signer>, Vec<u64>)> = BTreeMap::new();
     let mut by_signature: BTreeMap<[u8; 64], Vec<u64>> = BTreeMap::new();
     let mut by_data: BTreeMap<([u8; 32], [u8; 32], u64), Vec<u64>> = BTreeMap::new();
     for seen in signatures {

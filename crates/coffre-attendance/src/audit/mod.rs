@@ -233,6 +233,17 @@ pub struct AuditReport {
     pub anomalies: Vec<Anomaly>,
 }
 
+/// A scope in words, for reports.
+pub fn scope_text(scope: &AuditScope) -> String {
+    match scope {
+        AuditScope::Sessions { from, to } => format!("sessions from {from} to {to}"),
+        AuditScope::Student { student, from, to } => {
+            format!("student {} ({}) from {from} to {to}", student.ine, student.birth_date)
+        }
+        AuditScope::Session(id) => format!("session {id}"),
+    }
+}
+
 impl AuditReport {
     /// Signatures verified (students and teachers).
     pub fn signatures(&self) -> usize {
@@ -244,8 +255,11 @@ impl AuditReport {
         let mut out = String::new();
         match &self.request {
             Some(r) => out.push_str(&format!(
-                "audit trail for {} requested by funder {} (record {}), scope {:?}\n",
-                r.establishment, r.funder, r.index, r.scope
+                "audit trail for {} requested by funder {} (record {}), scope {}\n",
+                r.establishment,
+                r.funder,
+                r.index,
+                scope_text(&r.scope)
             )),
             None => out.push_str(&format!(
                 "audit trail for {} (request record left out: newer than the anchor)\n",

@@ -378,6 +378,7 @@ fn check_signatures(
         signer: Signer,
         enrolled_at: u64,
         revoked_at: Option<u64>,
+        parsed: Option<ed25519_dalek::VerifyingKey>,
     }
     let mut keys: HashMap<[u8; 32], KeyState> = HashMap::new();
     let mut pending: Vec<(u64, PendingSignature)> = Vec::new();
@@ -395,6 +396,7 @@ fn check_signatures(
                     signer: e.signer.clone(),
                     enrolled_at: c.index,
                     revoked_at: None,
+                    parsed: signatures::parse_public_key(&e.public_key).ok(),
                 });
             }
             EventBody::SignerKeyRevoked(e) => {
@@ -423,7 +425,8 @@ fn check_signatures(
             &attestation.challenge,
             attestation.device_time_ns,
         );
-        pending.push((c.index, PendingSignature::new(message, attestation)));
+        let check = PendingSignature::new(message, attestation).with_parsed_key(key.parsed);
+        pending.push((c.index, check));
         out.insert(
             c.index,
             SignatureCheck { public_key: attestation.public_key, enrolled_at: key.enrolled_at },

@@ -283,6 +283,7 @@ impl AttendanceState {
                         signer: e.signer.clone(),
                         enrolled: at,
                         revoked: None,
+                        verifying_key: crate::signatures::parse_public_key(&e.public_key).ok(),
                     },
                 );
             }

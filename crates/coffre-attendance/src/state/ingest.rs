@@ -5,7 +5,7 @@
 use super::{ApplyError, AttendanceState, RuleError};
 use crate::events::{self, Event, EventBody};
 use crate::identity::{SessionRef, Signer};
-use crate::signatures::{self, PendingSignature};
+use crate::signatures::{self, PendingSignature, SignatureError};
 use coffre_clock::Timestamp;
 use std::collections::HashMap;
 
@@ -87,27 +87,34 @@ impl AttendanceState {
         commands: &[Event],
         now: Timestamp,
     ) -> Vec<Result<Prepare, RuleError>> {
-        // Pass 1: every rule except signatures, against the state.
-        let mut out = Vec::with_capacity(commands.len());
-        let mut pending = Vec::new();
-        for (slot, command) in commands.iter().enumerate() {
-            out.push(self.prepare_unverified(command, &now).map(|(prepare, signature)| {
-                if let Some(signature) = signature {
-                    pending.push((slot, signature));
-                }
-                prepare
-            }));
-        }
-        // Pass 2: one batch verification; failures are pinned to their commands.
-        let items: Vec<PendingSignature> = pending.iter().map(|(_, s)| s.clone()).collect();
-        if let Err(batch) = signatures::verify_batch(&items) {
-            for (position, error) in batch.failed {
-                let slot = pending.get(position).map(|(slot, _)| *slot);
-                if let Some(result) = slot.and_then(|slot| out.get_mut(slot)) {
-                    *result = Err(RuleError::BadSignature(error));
-                }
-            }
-        }
+        // Passes 1 and 2, per chunk on the machine's cores (the state is only read): every
+        // rule except signatures, then one batch verification whose failures are pinned to
+        // their commands.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+        let threads = if commands.len() < signatures::PARALLEL_BATCH_MIN { 1 } else { threads };
+        let chunk = commands.len().div_ceil(threads).max(1);
+        let mut out: Vec<Result<Prepare, RuleError>> = if threads == 1 {
+            self.prepare_chunk(commands, &now)
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = commands
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || self.prepare_chunk(part, &now)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(commands.chunks(chunk))
+                    .flat_map(|(h, part)| {
+                        // A panicked thread proves nothing: refuse its commands.
+                        h.join().unwrap_or_else(|_| {
+                            part.iter()
+                                .map(|_| Err(RuleError::BadSignature(SignatureError::Invalid)))
+                                .collect()
+                        })
+                    })
+                    .collect()
+            })
+        };
         // Pass 3: repeats inside the batch, in order, among commands still accepted.
         let mut ids = HashMap::new();
         let mut signers = HashMap::new();
@@ -126,6 +133,34 @@ impl AttendanceState {
                 signers.insert(key, slot);
             }
             ids.insert(event.request_id, slot);
+        }
+        out
+    }
+
+    /// Rules and batch signature verification of one chunk of a batch.
+    fn prepare_chunk(
+        &self,
+        commands: &[Event],
+        now: &Timestamp,
+    ) -> Vec<Result<Prepare, RuleError>> {
+        let mut out = Vec::with_capacity(commands.len());
+        let mut pending = Vec::new();
+        for (slot, command) in commands.iter().enumerate() {
+            out.push(self.prepare_unverified(command, now).map(|(prepare, signature)| {
+                if let Some(signature) = signature {
+                    pending.push((slot, signature));
+                }
+                prepare
+            }));
+        }
+        let items: Vec<PendingSignature> = pending.iter().map(|(_, s)| s.clone()).collect();
+        if let Err(batch) = signatures::verify_batch(&items) {
+            for (position, error) in batch.failed {
+                let slot = pending.get(position).map(|(slot, _)| *slot);
+                if let Some(result) = slot.and_then(|slot| out.get_mut(slot)) {
+                    *result = Err(RuleError::BadSignature(error));
+                }
+            }
         }
         out
     }

@@ -213,6 +213,9 @@ pub struct KeyRecord {
     pub enrolled: Stamp,
     /// The revocation record, if revoked.
     pub revoked: Option<Stamp>,
+    /// The key decompressed once at enrolment (a signature check then skips the point
+    /// decompression, a third of its cost); `None` if the bytes are not a usable key.
+    pub(crate) verifying_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// A record the projection could not place.

@@ -487,7 +487,7 @@ impl AttendanceState {
             &attestation.challenge,
             attestation.device_time_ns,
         );
-        Ok(PendingSignature::new(message, attestation))
+        Ok(PendingSignature::new(message, attestation).with_parsed_key(record.verifying_key))
     }
 
     fn check_student_signed(

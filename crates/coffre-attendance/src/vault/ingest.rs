@@ -9,8 +9,20 @@ use coffre_log::LogError;
 /// Outcome of one command of a batch: its receipt, or why it was refused (nothing written).
 pub type BatchOutcome = Result<VaultReceipt, RuleError>;
 
-fn is_signature(command: &Command) -> bool {
-    matches!(command.body, EventBody::StudentSigned(_) | EventBody::TeacherSigned(_))
+/// Commands recorded together in a batch run: runs are homogeneous (all signatures, or all
+/// key enrolments), and every command of a run is checked against the state before the run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    Signatures,
+    Enrolments,
+}
+
+fn run_kind(command: &Command) -> Option<RunKind> {
+    match command.body {
+        EventBody::StudentSigned(_) | EventBody::TeacherSigned(_) => Some(RunKind::Signatures),
+        EventBody::SignerKeyEnrolled(_) => Some(RunKind::Enrolments),
+        _ => None,
+    }
 }
 
 impl Vault {
@@ -46,9 +58,11 @@ impl Vault {
     }
 
     /// Records many commands, in order, with the outcome of each. Runs of consecutive
-    /// signatures are checked together (one batch signature verification) and appended with
+    /// signatures (or of consecutive key enrolments) are checked together against the state
+    /// before the run (one batch signature verification, over the cores) and appended with
     /// one `append_batch` (one write, one fsync); any other command is recorded on its own,
-    /// so each command sees the effect of the ones before it. Within a run, a repeat of an
+    /// so it sees the effect of every command before it. Hence a signature in the same run
+    /// as its key's enrolment is refused: enrol, then sign in a later call or run. Within a run, a repeat of an
     /// earlier command's request id with the same content is answered with that command's
     /// receipt (`duplicate: true`); a second signature of the same signer for the same
     /// session version is refused ([`RuleError::RepeatedInBatch`]).
@@ -60,7 +74,7 @@ impl Vault {
         let mut start = 0;
         while start < commands.len() {
             let Some(first) = commands.get(start) else { break };
-            if !is_signature(first) {
+            let Some(kind) = run_kind(first) else {
                 out.push(match self.submit_locked(first) {
                     Ok(receipt) => Ok(receipt),
                     Err(VaultError::Rule(e)) => Err(e),
@@ -69,27 +83,30 @@ impl Vault {
                 });
                 start += 1;
                 continue;
-            }
+            };
             let run_len = commands
                 .get(start..)
                 .unwrap_or_default()
                 .iter()
-                .take_while(|c| is_signature(c))
+                .take_while(|c| run_kind(c) == Some(kind))
                 .count();
             let run = commands.get(start..start + run_len).unwrap_or_default();
-            out.extend(self.submit_signatures(run)?);
+            out.extend(self.submit_run(run, kind)?);
             start += run_len;
         }
         Ok(out)
     }
 
-    /// One run of signatures: batch rules and verification, one append, commits in order.
-    fn submit_signatures(&self, run: &[Command]) -> Result<Vec<BatchOutcome>, VaultError> {
-        if !self.has_qr_secret {
+    /// One run: batch rules and signature verification, one append, commits in order.
+    fn submit_run(&self, run: &[Command], kind: RunKind) -> Result<Vec<BatchOutcome>, VaultError> {
+        if kind == RunKind::Signatures && !self.has_qr_secret {
             return Err(VaultError::QrSecretMissing);
         }
         let now = self.now()?;
-        let prepared = self.state().prepare_batch(run, now);
+        let mut prepared = self.state().prepare_batch(run, now);
+        if kind == RunKind::Enrolments {
+            refuse_repeated_keys(&mut prepared);
+        }
         let appends: Vec<&Prepared> = prepared
             .iter()
             .filter_map(|p| match p {
@@ -136,5 +153,20 @@ impl Vault {
             });
         }
         Ok(out)
+    }
+}
+
+/// Within a run of enrolments, a key enrolled by an earlier accepted command is refused
+/// (the state before the run cannot see it).
+fn refuse_repeated_keys(prepared: &mut [Result<Prepare, RuleError>]) {
+    let mut seen = std::collections::HashMap::new();
+    for (slot, result) in prepared.iter_mut().enumerate() {
+        let Ok(Prepare::Append(p)) = result else { continue };
+        let EventBody::SignerKeyEnrolled(e) = &p.event().body else { continue };
+        if let Some(&position) = seen.get(&e.public_key) {
+            *result = Err(RuleError::RepeatedInBatch { position });
+        } else {
+            seen.insert(e.public_key, slot);
+        }
     }
 }
