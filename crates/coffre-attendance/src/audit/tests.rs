@@ -330,3 +330,33 @@ fn without_a_signer_the_bundle_anchors_on_the_stored_checkpoint_and_lists_what_i
     assert_eq!(report.sheets.len(), 8);
     assert!(!report.manifest_signed);
 }
+
+#[test]
+fn a_signature_removed_with_the_manifest_stripped_is_refused() {
+    // An attacker without the log key deletes one student's signature and, since the signed
+    // manifest would betray the removal, strips the manifest too.
+    let dir = tempfile::tempdir().unwrap();
+    let (_vault, bundle) = export_day(dir.path());
+    let bytes = bundle.as_bytes();
+    let parts = format::parse(bytes).unwrap();
+    let signature = parts
+        .records
+        .iter()
+        .position(|r| crate::events::decode(r.payload).unwrap().body.kind() == "student_signed")
+        .unwrap();
+    let bad = altered(bytes, |p| {
+        p.records.remove(signature);
+        p.manifest = None;
+    });
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+    // Stripping the manifest alone is refused as well: the request record shows the export
+    // had the log key, so it signed a manifest.
+    let bad = altered(bytes, |p| p.manifest = None);
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+    // And so is the request removed with it: a key-less export always leaves its request out.
+    let bad = altered(bytes, |p| {
+        p.records.retain(|r| r.index != bundle.request_index);
+        p.manifest = None;
+    });
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+}

@@ -328,7 +328,26 @@ fn check_manifest(
     request_index: u64,
     key: &NoteVerifier,
 ) -> Result<bool, AuditError> {
-    let Some(note) = parts.manifest else { return Ok(false) };
+    let Some(note) = parts.manifest else {
+        // Only a key-less export has no manifest, and it anchors on a checkpoint stored before
+        // the request: the request is then always left out, never inside the anchor. A bundle
+        // holding its request (or leaving nothing out) had its manifest stripped, which is how
+        // a record would be removed unseen.
+        if request_index != u64::MAX {
+            return Err(AuditError::Manifest(format!(
+                "missing, but the bundle holds its request (record {request_index}): it was \
+                 exported with the log key and signed one"
+            )));
+        }
+        if parts.left_out.is_empty() {
+            return Err(AuditError::Manifest(
+                "missing, but nothing is left out: an export without the log key always \
+                 leaves its own (newer) request out"
+                    .into(),
+            ));
+        }
+        return Ok(false);
+    };
     let opened =
         open_note(note.as_bytes(), &[key]).map_err(|e| AuditError::Manifest(e.to_string()))?;
     let leaves: Vec<(u64, Hash)> = checked.iter().map(|c| (c.index, c.leaf_hash)).collect();
