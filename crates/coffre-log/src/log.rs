@@ -205,6 +205,10 @@ impl Log {
         // Before anything is written: a bad option must not leave a half-made directory.
         crate::checkpointing::validate_auto_checkpoint(&options)?;
         be.create_dir_all(dir).map_err(|e| LogError::io("create dir", dir, e))?;
+        // DIRECTORY FSYNC: the log directory's own name lives in its parent; without this a
+        // power failure could lose the whole new log (found by tests/sim_crash.rs).
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(&*be, parent)?;
         let manifest_path = dir.join(MANIFEST_FILE);
         if be.exists(&manifest_path) {
             return Err(LogError::AlreadyExists { path: manifest_path });
@@ -257,6 +261,11 @@ impl Log {
         lock: LockGuard,
     ) -> Result<(Log, RecoveryReport), LogError> {
         let be = Arc::clone(&options.backend);
+        // DIRECTORY FSYNC: a previous writer may have created a file (a segment at a roll, the
+        // checkpoint file) whose directory fsync failed: it is visible now but not durable,
+        // and nothing below would sync the directory again before appending into it (found
+        // by tests/sim_crash.rs).
+        sync_dir(&*be, dir)?;
         let manifest = read_manifest(&*be, dir, &options)?;
         check_sizes(manifest.segment_size_bytes, options.payload_size_bytes_max)?;
         let alg = manifest.hash_algorithm;
@@ -740,9 +749,14 @@ fn write_manifest(
 ) -> Result<(), LogError> {
     let file =
         be.open(path, OpenMode::CreateNew).map_err(|e| LogError::io("create manifest", path, e))?;
-    file.write_all_at(&manifest.encode(), 0)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| LogError::io("write manifest", path, e))
+    let written = file.write_all_at(&manifest.encode(), 0).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        // Best effort: a half-written manifest would make the directory look like a damaged
+        // log instead of an unfinished creation (which `open` reports as NotFound).
+        let _ = be.remove_file(path);
+        return Err(LogError::io("write manifest", path, e));
+    }
+    Ok(())
 }
 
 /// Reads the manifest and checks the options' hash algorithm against it.

@@ -283,6 +283,11 @@ impl SimBackend {
         self.disk.lock().fault = Some(Fault { op, remaining: nth.max(1), error });
     }
 
+    /// Drops an injected fault that has not fired yet.
+    pub fn clear_fault(&self) {
+        self.disk.lock().fault = None;
+    }
+
     /// Counters since creation.
     pub fn counters(&self) -> SimCounters {
         self.disk.lock().counters

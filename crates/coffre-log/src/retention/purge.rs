@@ -149,6 +149,12 @@ impl Log {
                 segments,
             });
             let payload = rec.encode();
+            // The leaves of the records about to be purged must be durable in the tree before
+            // the purge record can exist: once it does, a reopen treats them as gone and can
+            // no longer re-hash them from their segments (found by tests/sim_crash.rs).
+            if let Some(tree) = self.shared().tree.as_ref() {
+                tree.sync()?;
+            }
             let receipt = self.announce_and_append(&payload)?;
             self.failpoint(PurgeFailpoint::AfterRecord)?;
             // The purged records' leaves exist only in the tree from now on: make them durable

@@ -199,6 +199,11 @@ impl TreeStore {
     ) -> Result<TreeStore, TreeStoreError> {
         let tree_dir = dir.join(TREE_DIR_NAME);
         let head_path = tree_dir.join(HEAD_FILE_NAME);
+        if writable && be.exists(&tree_dir) {
+            // DIRECTORY FSYNC: a level file created by a previous writer whose directory fsync
+            // failed is visible but not durable; later heads must not name its hashes.
+            sync_dir(&**be, &tree_dir)?;
+        }
         let mode = if writable { OpenMode::ReadWrite } else { OpenMode::Read };
         let head = match be.open(&head_path, mode) {
             Ok(file) => file,
