@@ -100,7 +100,8 @@ const STALE_AFTER_NS: u64 = 1_500_000_000;
 
 impl Freshness {
     /// Checks a receiver time `utc_ns` received at `mono_ns` and turns it into a sample
-    /// `utc..=utc + latency` after the date and staleness checks.
+    /// `utc..=utc + latency` after the date and staleness checks. A repeated receiver time is
+    /// anchored where it was first seen.
     pub(crate) fn accept(
         &mut self,
         utc_ns: u64,
@@ -112,14 +113,21 @@ impl Freshness {
         if !dates.contains(utc_ns, latest) {
             return Err(GpsError::ImplausibleDate { utc_ns });
         }
-        match self.last {
+        let at_mono_ns = match self.last {
             Some((last_utc, since_mono)) if last_utc == utc_ns => {
                 if mono_ns.saturating_sub(since_mono) >= STALE_AFTER_NS {
                     return Err(GpsError::Stale { utc_ns });
                 }
+                // A repeat says nothing new: the receiver named this second when it was
+                // first seen, so the interval holds at that instant, not at the repeat's
+                // arrival (which may be most of a second later).
+                since_mono
             }
-            _ => self.last = Some((utc_ns, mono_ns)),
-        }
-        Sample::new(mono_ns, utc_ns, latest).ok_or(GpsError::ImplausibleDate { utc_ns })
+            _ => {
+                self.last = Some((utc_ns, mono_ns));
+                mono_ns
+            }
+        };
+        Sample::new(at_mono_ns, utc_ns, latest).ok_or(GpsError::ImplausibleDate { utc_ns })
     }
 }

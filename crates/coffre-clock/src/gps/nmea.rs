@@ -206,6 +206,22 @@ mod tests {
     }
 
     #[test]
+    fn repeated_receiver_time_is_anchored_where_it_was_first_seen() {
+        let t = 1_796_028_639_000_000_000;
+        let zda = with_checksum("GPZDA,085039.00,30,11,2026,00,00");
+        let text = zda.clone() + &zda;
+        let mono = FakeMonotonic::new(1_000);
+        let mut src = NmeaSource::new("nmea", text.as_bytes(), GpsConfig::default());
+        let first = src.sample(&mono).unwrap();
+        mono.advance(std::time::Duration::from_secs(1));
+        let repeat = src.sample(&mono).unwrap();
+        // One second after the receiver named second `t`, true UTC is past `t + 1 s`: the
+        // repeat must not claim `t..=t + 500 ms` now.
+        assert_eq!(repeat.mono_ns(), first.mono_ns());
+        assert!(repeat.at(mono.now_ns(), 50).latest_ns() >= t + 1_000_000_000);
+    }
+
+    #[test]
     fn reader_source_skips_other_sentences_and_detects_frozen_time() {
         let mut text = with_checksum("GPGSV,1,1,00");
         text += &with_checksum("GPZDA,085039.00,30,11,2026,00,00");
