@@ -15,7 +15,8 @@ fn checked_body(line: &str) -> Result<&str, GpsError> {
     let line = line.trim_end_matches(['\r', '\n']);
     let rest = line.strip_prefix('$').ok_or(GpsError::Malformed { what: "sentence start" })?;
     let (body, sum) = rest.split_once('*').ok_or(GpsError::Malformed { what: "checksum" })?;
-    if sum.len() != 2 {
+    // from_str_radix alone would take "+A" as a checksum.
+    if sum.len() != 2 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(GpsError::Malformed { what: "checksum" });
     }
     let found =
@@ -25,6 +26,14 @@ fn checked_body(line: &str) -> Result<&str, GpsError> {
         return Err(GpsError::Checksum { found, computed });
     }
     Ok(body)
+}
+
+/// The whole of `field` as a number of exactly `len` digits.
+fn exact(field: &str, len: usize) -> Option<u32> {
+    if field.len() != len {
+        return None;
+    }
+    digits(field, 0, len)
 }
 
 fn digits(field: &str, from: usize, len: usize) -> Option<u32> {
@@ -62,7 +71,13 @@ fn civil(date: (i64, u32, u32), time: &str) -> Result<u64, GpsError> {
 pub fn parse_nmea_time(line: &str) -> Result<Option<u64>, GpsError> {
     let body = checked_body(line)?;
     let fields: Vec<&str> = body.split(',').take(16).collect();
-    let kind = fields.first().and_then(|f| f.get(2..)).unwrap_or_default();
+    // A standard address is a two-letter talker and a three-letter type; proprietary ones
+    // start with P (Garmin's $PGRMC is configuration, not RMC).
+    let address = fields.first().copied().unwrap_or_default();
+    let kind = match address.get(2..) {
+        Some(kind) if address.len() == 5 && !address.starts_with('P') => kind,
+        _ => return Ok(None),
+    };
     let field = |i: usize| fields.get(i).copied().unwrap_or_default();
     match kind {
         "RMC" => {
@@ -74,6 +89,9 @@ pub fn parse_nmea_time(line: &str) -> Result<Option<u64>, GpsError> {
                 return Err(GpsError::NoFix);
             }
             let bad = GpsError::Malformed { what: "RMC date" };
+            if date.len() != 6 {
+                return Err(bad);
+            }
             let day = digits(date, 0, 2).ok_or(bad.clone())?;
             let month = digits(date, 2, 2).ok_or(bad.clone())?;
             let yy = digits(date, 4, 2).ok_or(bad)?;
@@ -84,9 +102,9 @@ pub fn parse_nmea_time(line: &str) -> Result<Option<u64>, GpsError> {
                 return Err(GpsError::NoFix);
             }
             let bad = GpsError::Malformed { what: "ZDA date" };
-            let day = digits(field(2), 0, 2).ok_or(bad.clone())?;
-            let month = digits(field(3), 0, 2).ok_or(bad.clone())?;
-            let year = digits(field(4), 0, 4).ok_or(bad)?;
+            let day = exact(field(2), 2).ok_or(bad.clone())?;
+            let month = exact(field(3), 2).ok_or(bad.clone())?;
+            let year = exact(field(4), 4).ok_or(bad)?;
             civil((i64::from(year), month, day), field(1)).map(Some)
         }
         _ => Ok(None),
@@ -191,6 +209,24 @@ mod tests {
         assert_eq!(parse_nmea_time(&bad_date), Err(GpsError::Malformed { what: "date" }));
         assert!(parse_nmea_time("GPZDA,085039,30,11,2026,00,00").is_err());
         assert!(parse_nmea_time("$GPZDA,085039,30,11,2026,00,00").is_err());
+    }
+
+    #[test]
+    fn malformed_fields_and_proprietary_sentences_are_not_time() {
+        let long_year = with_checksum("GPZDA,085039,30,11,20261,00,00");
+        assert_eq!(parse_nmea_time(&long_year), Err(GpsError::Malformed { what: "ZDA date" }));
+        let short_day = with_checksum("GPZDA,085039,3,11,2026,00,00");
+        assert_eq!(parse_nmea_time(&short_day), Err(GpsError::Malformed { what: "ZDA date" }));
+        let long_date =
+            with_checksum("GPRMC,085039.79,A,4851.000,N,00221.000,E,0.0,0.0,3011267,,,A");
+        assert_eq!(parse_nmea_time(&long_date), Err(GpsError::Malformed { what: "RMC date" }));
+        let garmin = with_checksum("PGRMC,A,218.8,100,6378137.000,298.257223563,0.0,0.0,0.0,A,A");
+        assert_eq!(parse_nmea_time(&garmin), Ok(None));
+        let body = "GNRMC,085039.79,A,4851.000,N,00221.000,E,0.0,0.0,301126,,,";
+        assert_eq!(body.bytes().fold(0u8, |a, b| a ^ b), 0x06);
+        // from_str_radix reads "+6" as 6; it is not a two-hex-digit checksum.
+        let signed = format!("${body}*+6");
+        assert!(matches!(parse_nmea_time(&signed), Err(GpsError::Malformed { .. })));
     }
 
     #[test]
