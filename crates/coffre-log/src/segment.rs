@@ -429,6 +429,43 @@ impl SealedSegment {
 mod tests {
     use super::*;
 
+    /// Fuzz finding (fuzz/corpus/log_open_dir/seed-crash-offset-table-4gib): a sealed segment
+    /// whose offset table's entry 1 is 0xFFFFFFFF, in a log whose manifest allows 4 GiB - 1
+    /// segments, made `read(0)` allocate a 4 GiB frame buffer. The table entry is now bounded
+    /// by the segment's record area first.
+    #[test]
+    fn an_offset_table_entry_past_the_record_area_is_corruption_not_a_4_gib_allocation() {
+        use crate::backend::sim::SimBackend;
+        use crate::backend::{OpenMode, StorageBackend};
+        let sim = SimBackend::new(1);
+        sim.mkdir_durable(Path::new("/d"));
+        let be: Arc<dyn StorageBackend> = Arc::new(sim);
+        let path = PathBuf::from("/d").join(segment_file_name(0));
+        let file = be.open(&path, OpenMode::CreateNew).unwrap();
+        initialise_segment(&*file, HashAlgorithm::Blake3, 0, Preallocation::None, 0).unwrap();
+        let mut frames = Vec::new();
+        let ts = [0u8; 20];
+        crate::record::encode_frame(&mut frames, 0, 0, &ts, b"first");
+        let second = SEGMENT_HEADER_LEN + frames.len() as u64;
+        crate::record::encode_frame(&mut frames, 1, 0, &ts, b"second");
+        file.write_all_at(&frames, SEGMENT_HEADER_LEN).unwrap();
+        let records_end = SEGMENT_HEADER_LEN + frames.len() as u64;
+        let crc = crc32fast::hash(&frames);
+        seal_segment(&*be, &*file, &path, 0, &[SEGMENT_HEADER_LEN, second], records_end, crc)
+            .unwrap();
+        file.write_all_at(&u32::MAX.to_le_bytes(), records_end + TABLE_ENTRY_LEN).unwrap();
+        let seg =
+            SealedSegment::check(&be, path, HashAlgorithm::Blake3, 0, u64::from(u32::MAX)).unwrap();
+        for index in [0, 1] {
+            match seg.read(index, u64::from(u32::MAX)) {
+                Err(LogError::Corruption { offset, .. }) => {
+                    assert_eq!(offset, records_end + TABLE_ENTRY_LEN * index)
+                }
+                other => panic!("record {index}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn segment_names_round_trip_and_reject_lookalikes() {
         assert_eq!(segment_file_name(42), "seg-00000000000000000042.log");
