@@ -112,7 +112,14 @@ pub fn parse_nmea_time(line: &str) -> Result<Option<u64>, GpsError> {
 }
 
 /// A GPS receiver speaking raw NMEA 0183 on any reader. Each sample reads lines until a valid
-/// RMC or ZDA sentence arrives, timestamped on the monotonic clock when its line is complete.
+/// RMC or ZDA sentence arrives, skips ahead to the newest time sentence already buffered, and
+/// timestamps it on the monotonic clock when it is read.
+///
+/// A plain [`Read`] cannot tell how long a line waited in the operating system's buffer
+/// before the sample read it: sample the source at least as often as the receiver emits time
+/// sentences, and let [`GpsConfig::sentence_latency`] cover that wait as well as the
+/// receiver's own latency. gpsd ([`super::GpsdSource`]) has no such blind spot: its stream
+/// is drained without blocking before each sample.
 pub struct NmeaSource<R: Read> {
     reader: BufReader<R>,
     name: String,
@@ -166,8 +173,18 @@ impl<R: Read + Send> TimeSource for NmeaSource<R> {
     fn sample(&mut self, mono: &dyn MonotonicClock) -> Result<Sample, SourceError> {
         for _ in 0..LINES_PER_SAMPLE_MAX {
             let line = self.read_line()?;
-            let arrived = mono.now_ns();
-            if let Some(utc_ns) = parse_nmea_time(&line)? {
+            if let Some(mut utc_ns) = parse_nmea_time(&line)? {
+                // Lines already buffered arrived together with (or before) this one: serving
+                // them one per sample would date each backlogged second as if it had just
+                // arrived, further behind at every poll. Take the newest buffered time.
+                // Bounded: only whole lines already in the buffer are read, without I/O.
+                while self.reader.buffer().contains(&b'\n') {
+                    let line = self.read_line()?;
+                    if let Some(newer) = parse_nmea_time(&line)? {
+                        utc_ns = newer;
+                    }
+                }
+                let arrived = mono.now_ns();
                 let c = &self.config;
                 return Ok(self.freshness.accept(utc_ns, arrived, c.sentence_latency, &c.dates)?);
             }
@@ -184,6 +201,21 @@ mod tests {
     fn with_checksum(body: &str) -> String {
         let sum = body.bytes().fold(0u8, |a, b| a ^ b);
         format!("${body}*{sum:02X}\r\n")
+    }
+
+    /// A serial line delivering one sentence per read, as a 1 Hz receiver polled in step.
+    struct OnePerRead(std::collections::VecDeque<String>);
+
+    impl Read for OnePerRead {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(line) = self.0.pop_front() else { return Ok(0) };
+            buf[..line.len()].copy_from_slice(line.as_bytes());
+            Ok(line.len())
+        }
+    }
+
+    fn one_per_read(lines: &[String]) -> OnePerRead {
+        OnePerRead(lines.iter().cloned().collect())
     }
 
     #[test]
@@ -230,6 +262,19 @@ mod tests {
     }
 
     #[test]
+    fn a_backlog_of_buffered_sentences_yields_the_newest_time() {
+        let mut text = with_checksum("GPZDA,085039.00,30,11,2026,00,00");
+        text += &with_checksum("GPGSV,1,1,00");
+        text += &with_checksum("GPZDA,085040.00,30,11,2026,00,00");
+        text += &with_checksum("GPZDA,085041.00,30,11,2026,00,00");
+        let mono = FakeMonotonic::new(1_000);
+        let mut src = NmeaSource::new("nmea", text.as_bytes(), GpsConfig::default());
+        let s = src.sample(&mono).unwrap();
+        assert_eq!(s.earliest_ns(), 1_796_028_641_000_000_000);
+        assert!(matches!(src.sample(&mono), Err(SourceError::Gps(GpsError::EndOfStream))));
+    }
+
+    #[test]
     fn week_rollover_date_is_rejected_as_implausible() {
         // 1024 weeks before 2026-11-30 is 2007-04-16.
         let text = with_checksum("GPZDA,085039,16,04,2007,00,00");
@@ -245,9 +290,9 @@ mod tests {
     fn repeated_receiver_time_is_anchored_where_it_was_first_seen() {
         let t = 1_796_028_639_000_000_000;
         let zda = with_checksum("GPZDA,085039.00,30,11,2026,00,00");
-        let text = zda.clone() + &zda;
         let mono = FakeMonotonic::new(1_000);
-        let mut src = NmeaSource::new("nmea", text.as_bytes(), GpsConfig::default());
+        let reader = one_per_read(&[zda.clone(), zda]);
+        let mut src = NmeaSource::new("nmea", reader, GpsConfig::default());
         let first = src.sample(&mono).unwrap();
         mono.advance(std::time::Duration::from_secs(1));
         let repeat = src.sample(&mono).unwrap();
@@ -259,11 +304,10 @@ mod tests {
 
     #[test]
     fn reader_source_skips_other_sentences_and_detects_frozen_time() {
-        let mut text = with_checksum("GPGSV,1,1,00");
-        text += &with_checksum("GPZDA,085039.00,30,11,2026,00,00");
-        text += &with_checksum("GPZDA,085039.00,30,11,2026,00,00");
+        let zda = with_checksum("GPZDA,085039.00,30,11,2026,00,00");
+        let reader = one_per_read(&[with_checksum("GPGSV,1,1,00"), zda.clone(), zda]);
         let mono = FakeMonotonic::new(1_000);
-        let mut src = NmeaSource::new("nmea", text.as_bytes(), GpsConfig::default());
+        let mut src = NmeaSource::new("nmea", reader, GpsConfig::default());
         let s = src.sample(&mono).unwrap();
         assert_eq!(s.earliest_ns(), 1_796_028_639_000_000_000);
         assert_eq!(s.latest_ns(), 1_796_028_639_500_000_000);
