@@ -6,7 +6,8 @@ use coffre_attendance::vault::meta::META_FILE;
 use coffre_attendance::vault::LOG_DIR;
 use coffre_log::note::NoteVerifier;
 use coffre_log::options::DEFAULT_PAYLOAD_SIZE_BYTES_MAX;
-use coffre_log::{Log, LogError, LogOptions, MANIFEST_FILE};
+use coffre_log::tree_store::TreeStoreError;
+use coffre_log::{Hash, Log, LogError, LogOptions, MANIFEST_FILE};
 use std::path::{Path, PathBuf};
 
 /// Bytes a segment needs besides one record's payload: segment header (32), record header
@@ -82,6 +83,21 @@ fn open_error(dir: &Path, e: LogError) -> CliError {
             "no vault here (no coffre.manifest); create one with `coffre init`",
         ),
         e => CliError::from_log(format!("vault {}", dir.display()), e),
+    }
+}
+
+/// The largest tree size whose root `log` can compute, and that root. A writer syncs its
+/// tree file only every many thousand leaves (the tree is rebuilt from the records after a
+/// crash), so a read-only handle opened while a service appends sees durable records whose
+/// leaves are not on disk yet: its roots and proofs stop at the leaves it has.
+pub fn latest_root(log: &Log) -> Result<(u64, Hash), LogError> {
+    let len = log.len();
+    match log.root(len) {
+        Ok(root) => Ok((len, root)),
+        Err(LogError::Tree(TreeStoreError::SizeTooLarge { len: leaves, .. })) if leaves < len => {
+            Ok((leaves, log.root(leaves)?))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::duration::format_seconds;
 use crate::error::CliError;
 use crate::output;
-use crate::vault::{open_read, segment_count};
+use crate::vault::{latest_root, open_read, segment_count};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,7 +13,8 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
     let log = open_read(dir)?;
     let at = format!("vault {}", dir.display());
     let size = log.len();
-    let root = log.root(size).map_err(|e| CliError::from_log(&at, e))?;
+    // Below `size` only while a writer appends (its tree lags its records on disk).
+    let (root_size, root) = latest_root(&log).map_err(|e| CliError::from_log(&at, e))?;
     let manifest = log.manifest();
     let segments = segment_count(log.dir())?;
     let vkey = log.verifier_key().map(|v| v.to_verifier_key());
@@ -34,6 +35,7 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
             "origin": manifest.origin,
             "size": size,
             "root": root.to_base64(),
+            "root_size": root_size,
             "hash": manifest.hash_algorithm.name(),
             "retention": format_seconds(retention_seconds),
             "retention_seconds": retention_seconds,
@@ -52,6 +54,13 @@ pub fn run(dir: &Path, json: bool) -> Result<(), CliError> {
     let _ = writeln!(text, "origin      {}", manifest.origin);
     let _ = writeln!(text, "size        {size} records");
     let _ = writeln!(text, "root        {}", root.to_base64());
+    if root_size < size {
+        let _ = writeln!(
+            text,
+            "            (root of the first {root_size} records: a writer is appending and has \
+             not synced the rest of its tree yet)"
+        );
+    }
     let _ = writeln!(text, "hash        {}", manifest.hash_algorithm.name());
     let _ = writeln!(text, "retention   {}", format_seconds(retention_seconds));
     if retention.purged_until > 0 {

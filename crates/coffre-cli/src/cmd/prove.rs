@@ -3,18 +3,44 @@
 use crate::cli::ProveArgs;
 use crate::error::CliError;
 use crate::output;
-use crate::vault::open_read;
+use crate::vault::{latest_root, open_read};
 use coffre_log::{Hash, Log};
 use serde_json::Value;
 
 /// Prints the proof asked for.
 pub fn run(args: &ProveArgs, json: bool) -> Result<(), CliError> {
     let log = open_read(&args.dir)?;
+    // With a writer appending, the tree on disk may stop short of the records (it is synced
+    // later); proofs are only available up to the leaves it holds.
+    let (tree_size, _) = latest_root(&log)
+        .map_err(|e| CliError::from_log(format!("vault {}", args.dir.display()), e))?;
     match (args.index, args.from, args.to) {
-        (Some(index), _, _) => inclusion(&log, index, args.size.unwrap_or(log.len()), json),
-        (None, Some(from), Some(to)) => consistency(&log, from, to, json),
+        (Some(index), _, _) => {
+            let size = args.size.unwrap_or(tree_size);
+            check_tree_holds(&log, "--size", size, tree_size)?;
+            inclusion(&log, index, size, json)
+        }
+        (None, Some(from), Some(to)) => {
+            check_tree_holds(&log, "--to", to, tree_size)?;
+            consistency(&log, from, to, json)
+        }
         _ => Err(CliError::usage("prove", "give --index N, or --from A --to B")),
     }
+}
+
+/// Refuses a tree size the log holds records for but whose leaves a writer has not synced.
+fn check_tree_holds(log: &Log, flag: &str, size: u64, tree_size: u64) -> Result<(), CliError> {
+    if size > tree_size && size <= log.len() {
+        return Err(CliError::usage(
+            flag,
+            format!(
+                "{size}: the tree on disk holds the first {tree_size} records only (a writer is \
+                 appending and syncs its tree later); ask for {tree_size} or less, or retry when \
+                 it closes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn inclusion(log: &Log, index: u64, size: u64, json: bool) -> Result<(), CliError> {

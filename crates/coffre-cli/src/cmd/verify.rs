@@ -4,7 +4,7 @@ use crate::cli::VerifyArgs;
 use crate::error::CliError;
 use crate::keys::load_verifier;
 use crate::output;
-use crate::vault::open_read_trusted;
+use crate::vault::{latest_root, open_read_trusted};
 use coffre_log::tree_store::TreeStore;
 use coffre_log::{Log, VerifyPhase, VerifyProgress, LOCK_FILE};
 use serde_json::json;
@@ -15,6 +15,15 @@ use std::fs::{File, TryLockError};
 /// root at its size. Opening alone already fails on a log shorter than its latest checkpoint
 /// or a recorded key other than `--vkey`.
 pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
+    let result = check(args, json);
+    if let (true, Err(e @ CliError::Failed(_))) = (json, &result) {
+        // Scripts get a document either way; the message still goes to stderr.
+        output::json_pretty(&json!({"ok": false, "error": e.to_string()}))?;
+    }
+    result
+}
+
+fn check(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
     let trusted = args.vkey.as_deref().map(load_verifier).transpose()?;
     let log = open_read_trusted(&args.dir, trusted.as_ref())?;
     let at = format!("vault {}", args.dir.display());
@@ -53,7 +62,9 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         .map_err(|e| CliError::from_log(&at, e));
     bar.finish_and_clear();
     let report = report?;
-    let root = log.root(report.records).map_err(|e| CliError::from_log(&at, e))?;
+    // The records checked are those present at opening; with a writer active the tree on disk
+    // may stop short of them (the records past it were checked by their checksums).
+    let (root_size, root) = latest_root(&log).map_err(|e| CliError::from_log(&at, e))?;
     let latest = log.latest_checkpoint().map_err(|e| CliError::from_log(&at, e))?;
     let vkey = log.verifier_key().map(|v| v.to_verifier_key());
     if json {
@@ -61,6 +72,7 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
             "ok": true,
             "size": report.records,
             "root": root.to_base64(),
+            "root_size": root_size,
             "segments": report.segments,
             "checkpoints_verified": report.checkpoints_checked,
             "latest_checkpoint_size": latest.as_ref().map(|c| c.checkpoint.size),
@@ -75,8 +87,13 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         ),
         _ => "; no checkpoint yet (nothing signed)".to_string(),
     };
+    let root_at = if root_size < report.records {
+        format!(" (of the first {root_size} records; a writer is appending)")
+    } else {
+        String::new()
+    };
     output::line(&format!(
-        "ok: {} records in {} segment(s) verified, root {}{signed}",
+        "ok: {} records in {} segment(s) verified, root {}{root_at}{signed}",
         report.records,
         report.segments,
         root.to_base64()
