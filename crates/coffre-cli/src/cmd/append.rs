@@ -42,6 +42,11 @@ pub fn run(args: &AppendArgs, json: bool) -> Result<(), CliError> {
         None => (Box::new(std::io::stdin()), "stdin".to_string()),
     };
     let log = open_write(&args.dir)?;
+    // A wrong key must fail before the append, not after it: records appended by a command
+    // that then exits 2 would be appended again by the operator's retry.
+    if let Some(signer) = &signer {
+        super::sign::check_signer(&log, signer)?;
+    }
     let limit = payload_limit_for(log.manifest().segment_size_bytes) as usize;
     if args.raw {
         append_raw(&log, input, &name, limit, json)?;
@@ -99,7 +104,7 @@ fn append_lines(
                 CliError::from_log(format!("input lines {}..={}", first.0, last.0), e)
             })?;
             for receipt in &receipts {
-                print_receipt(receipt, json)?;
+                print_receipt(receipt, json).map_err(|e| undelivered(e, receipt, &receipts))?;
             }
         }
         if let Some(e) = error {
@@ -107,6 +112,17 @@ fn append_lines(
         }
     }
     Ok(())
+}
+
+/// A receipt that could not be written (stdout closed: the reader of the pipe is gone). The
+/// records are durable all the same; say which ones went unacknowledged, then stop reading.
+fn undelivered(e: CliError, receipt: &Receipt, group: &[Receipt]) -> CliError {
+    let last = group.last().map_or(receipt.index, |r| r.index);
+    CliError::Usage(format!(
+        "{e}; records {}..={last} are appended but their receipts were not delivered; \
+         stopped reading the input",
+        receipt.index
+    ))
 }
 
 /// Lines (number, payload) to commit together, and the error reading stopped on, if any.

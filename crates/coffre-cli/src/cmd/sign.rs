@@ -26,12 +26,27 @@ pub fn run(args: &CheckpointArgs, json: bool) -> Result<(), CliError> {
 /// Signs and stores a checkpoint of `log` with `signer`.
 pub fn sign(log: &Log, signer: &NoteSigner, dir: &Path) -> Result<StoredCheckpoint, CliError> {
     log.checkpoint_with(signer).map_err(|e| match e {
-        LogError::CheckpointKeyMismatch { recorded, given } => CliError::usage(
-            "--key",
-            format!("this vault's checkpoints are signed by {recorded}, not {given}"),
-        ),
+        LogError::CheckpointKeyMismatch { recorded, given } => key_mismatch(recorded, given),
         e => CliError::from_log(format!("vault {}", dir.display()), e),
     })
+}
+
+/// Refuses `signer` unless it is the key the vault recorded (or the vault has none yet). Run
+/// before a write whose checkpoint it will sign, so a wrong key changes nothing.
+pub fn check_signer(log: &Log, signer: &NoteSigner) -> Result<(), CliError> {
+    match log.verifier_key() {
+        Some(recorded) if recorded != signer.verifier() => {
+            Err(key_mismatch(recorded.to_verifier_key(), signer.verifier().to_verifier_key()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn key_mismatch(recorded: impl std::fmt::Display, given: impl std::fmt::Display) -> CliError {
+    CliError::usage(
+        "--key",
+        format!("this vault's checkpoints are signed by {recorded}, not {given}"),
+    )
 }
 
 /// Signs and stores a checkpoint after an append; reports it on stderr (stdout holds the
