@@ -320,12 +320,23 @@ pub enum ClockCommand {
 #[derive(Debug, Args)]
 pub struct ClockStatusArgs {
     /// NTP server (repeatable). Default without any source: 127.0.0.1:123 and local gpsd.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port_arg)]
     pub ntp: Vec<String>,
     /// gpsd daemon (repeatable).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port_arg)]
     pub gpsd: Vec<String>,
     /// Also let the system clock vote, claimed within this many milliseconds.
     #[arg(long, value_name = "MS")]
     pub system: Option<u64>,
+}
+
+/// Checks the form `HOST:PORT` (port 1..=65535), so a typo is a usage error (exit 2) rather
+/// than a source that fails at query time (exit 1). Whether HOST resolves is left to the query.
+fn host_port_arg(text: &str) -> Result<String, String> {
+    let bad = || format!("{text:?} is not HOST:PORT (e.g. 127.0.0.1:123, [::1]:2947)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && !host.is_empty() => Ok(text.to_string()),
+        _ => Err(bad()),
+    }
 }

@@ -12,9 +12,10 @@ pub fn parse_retention(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 5y, 90d, 36h or 86400s"))?;
+    let number: u64 = number.parse().map_err(|e: std::num::ParseIntError| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => format!("{text:?} is too long"),
+        _ => format!("{text:?} is not a duration like 5y, 90d, 36h or 86400s"),
+    })?;
     let unit_seconds = match unit {
         "y" => YEAR_SECONDS,
         "d" => DAY_SECONDS,
@@ -64,6 +65,12 @@ mod tests {
         assert!(parse_retention("5w").is_err());
         assert!(parse_retention("y").is_err());
         assert!(parse_retention("99999999999999999y").is_err());
+        assert_eq!(
+            parse_retention("99999999999999999999999y"),
+            Err("\"99999999999999999999999y\" is too long".into())
+        );
+        assert!(parse_retention("-1y").is_err());
+        assert!(parse_retention("1.5y").is_err());
     }
 
     #[test]

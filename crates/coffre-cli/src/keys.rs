@@ -66,6 +66,27 @@ pub fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// Refuses to write a private key into a vault: `path`'s directory, or one above it, holds a
+/// log (`coffre.manifest`) or an attendance vault (`vault.meta`).
+pub fn refuse_key_in_any_vault(path: &Path) -> Result<(), CliError> {
+    let resolved = resolved(path);
+    // Bounded: one step per path component.
+    for dir in resolved.ancestors().skip(1) {
+        let is_vault = dir.join(coffre_log::MANIFEST_FILE).exists()
+            || dir.join(coffre_attendance::vault::meta::META_FILE).exists();
+        if is_vault {
+            return Err(CliError::usage(
+                format!("--out {}", path.display()),
+                format!(
+                    "{} is (inside) a vault directory; keep private keys outside the vault",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a private key stored inside the vault directory: whoever gets a copy of the vault
 /// (a backup, an auditor) must not get the power to sign its checkpoints.
 pub fn refuse_key_inside(dir: &Path, key: &Path) -> Result<(), CliError> {

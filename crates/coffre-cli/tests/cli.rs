@@ -655,3 +655,162 @@ fn audit_export_without_a_key_anchors_on_the_stored_checkpoint_and_lists_what_it
     assert_eq!(bad_date.status.code(), Some(2));
     assert!(stderr(&bad_date).contains("--from"), "{}", stderr(&bad_date));
 }
+
+/// Records in the vault, as the library counts them.
+fn log_len(vault: &Path) -> u64 {
+    Log::open_read_only(vault, LogOptions::default()).unwrap().len()
+}
+
+#[test]
+fn append_with_a_wrong_key_fails_before_appending_anything() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("a\n");
+    let other = f.vault.parent().unwrap().join("other.key");
+    ok(coffre(&["keygen", "other.example/coffre", "--out", p(&other)]));
+    let out = coffre_stdin(&["append", p(&f.vault), "--key", p(&other)], b"b\nc\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no receipt: {}", stdout(&out));
+    assert_eq!(log_len(&f.vault), 1, "a refused key must leave the vault unchanged");
+}
+
+/// A running `coffre append` (the writer) with one acknowledged record, and its stdin.
+fn running_writer(vault: &Path) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = Command::new(BIN)
+        .args(["append", p(vault)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"while the service runs\n").unwrap();
+    stdin.flush().unwrap();
+    let mut receipt = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut receipt).unwrap();
+    assert!(receipt.starts_with("2 "), "receipt: {receipt}");
+    (child, stdin)
+}
+
+#[test]
+fn info_verify_and_prove_work_while_a_writer_is_appending() {
+    // The writer syncs its tree file only every many thousand leaves, so a read-only open
+    // sees acknowledged records whose leaves are not on disk yet.
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("a\nb\n");
+    let (mut writer, stdin) = running_writer(&f.vault);
+    let v = p(&f.vault);
+    let info = json(&ok(coffre(&["info", v, "--json"])));
+    assert_eq!(info["size"], 3);
+    let root_size = info["root_size"].as_u64().unwrap();
+    assert!(root_size <= 3);
+    let verified = json(&ok(coffre(&["verify", v, "--json"])));
+    assert_eq!(verified["size"], 3);
+    assert_eq!(verified["root"], info["root"]);
+    let proof = json(&ok(coffre(&["prove", v, "--index", "0", "--json"])));
+    assert_eq!(proof["tree_size"].as_u64(), Some(root_size));
+    assert_eq!(proof["root"], info["root"]);
+    ok(coffre(&["prove", v, "--from", "1", "--to", &root_size.to_string()]));
+    if root_size < 3 {
+        let out = coffre(&["prove", v, "--index", "0", "--size", "3"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--size"), "{}", stderr(&out));
+    }
+    drop(stdin);
+    assert!(writer.wait().unwrap().success());
+    let info = json(&ok(coffre(&["info", v, "--json"])));
+    assert_eq!(info["root_size"], 3, "a closed writer has synced its whole tree");
+}
+
+#[test]
+fn keygen_refuses_to_write_a_private_key_inside_a_vault() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let inside = f.vault.join("k.key");
+    let out = coffre(&["keygen", "x", "--out", p(&inside)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("vault"), "{}", stderr(&out));
+    assert!(!inside.exists());
+    let deeper = f.vault.join("tree").join("k.key");
+    assert_eq!(coffre(&["keygen", "x", "--out", p(&deeper)]).status.code(), Some(2));
+    assert!(!deeper.exists());
+    let (_tmp, school, _key, _vkey) = school_day_vault();
+    let in_school = school.join("k.key");
+    assert_eq!(coffre(&["keygen", "x", "--out", p(&in_school)]).status.code(), Some(2));
+    assert!(!in_school.exists());
+}
+
+#[test]
+fn append_to_a_closed_stdout_stops_without_panicking_and_names_the_unacknowledged_records() {
+    let f = Fixture::new();
+    f.init(&[]);
+    let mut child = Command::new(BIN)
+        .args(["append", p(&f.vault)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // The reader of the receipts is gone.
+    let mut stdin = child.stdin.take().unwrap();
+    // The child may stop reading before all of it is written: ignore that error.
+    let _ = stdin.write_all(b"a\nb\n");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("stdout") && err.contains("not delivered"), "{err}");
+    assert!(err.contains("records 0..="), "{err}");
+}
+
+#[test]
+fn verify_json_prints_ok_false_on_tamper() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("alpha\nbeta\n");
+    flip_byte(&f.segments()[0], FIRST_PAYLOAD_OFFSET);
+    let out = coffre(&["verify", p(&f.vault), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["ok"], false);
+    assert!(report["error"].as_str().unwrap().contains("record 0"), "{report}");
+}
+
+#[test]
+fn more_usage_errors_exit_2_naming_the_flag_or_file() {
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("a\nb\n");
+    let dir = f.vault.parent().unwrap();
+    let file = dir.join("plain-file");
+    std::fs::write(&file, "x\n").unwrap();
+    let fresh = dir.join("fresh");
+    let key = p(&f.key);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["init", p(&file), "--key", key], "not a directory"),
+        (vec!["init", p(&fresh), "--key", key, "--origin", ""], "--origin"),
+        (vec!["init", p(&fresh), "--key", key, "--segment-size", "150"], "--segment-size"),
+        (vec!["init", p(&fresh), "--key", key, "--segment-size", "8589934592"], "--segment-size"),
+        (vec!["init", p(&fresh), "--key", key, "--retention", "0d"], "shorter than one day"),
+        (vec!["init", p(&fresh), "--key", key, "--retention", "5x"], "unknown unit"),
+        (vec!["init", p(&fresh), "--key", key, "--retention=-1y"], "-1y"),
+        (vec!["init", p(&fresh), "--key", key, "--retention", "99999999999999999999y"], "too long"),
+        (vec!["append", p(&file)], "no vault"),
+        (vec!["verify", dir.to_str().unwrap()], "no vault"),
+        (vec!["read", p(&f.vault), "18446744073709551615"], "out of range"),
+        (vec!["prove", p(&f.vault), "--from", "2", "--to", "1"], "--from"),
+        (vec!["hold", p(&f.vault), "--from", "3", "--to", "1", "--reason", "x"], "--from/--to"),
+        (vec!["clock", "status", "--ntp", "nonsense"], "HOST:PORT"),
+        (vec!["clock", "status", "--gpsd", "host:0"], "HOST:PORT"),
+    ];
+    for (args, needle) in cases {
+        let out = coffre(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: stderr lacks {needle:?}: {err}");
+    }
+    assert!(!fresh.exists(), "no refused init leaves a directory behind");
+}

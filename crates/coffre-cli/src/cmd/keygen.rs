@@ -2,6 +2,7 @@
 
 use crate::cli::KeygenArgs;
 use crate::error::CliError;
+use crate::keys::refuse_key_in_any_vault;
 use crate::output;
 use coffre_log::note::NoteSigner;
 use serde_json::json;
@@ -11,6 +12,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 
 /// Writes the private key (never over an existing file) and prints the verifier key.
 pub fn run(args: &KeygenArgs, json: bool) -> Result<(), CliError> {
+    refuse_key_in_any_vault(&args.out)?;
     let signer = NoteSigner::generate(&args.name).map_err(|e| CliError::usage("NAME", e))?;
     let at = format!("--out {}", args.out.display());
     // create_new: a key file is never overwritten (that would orphan every checkpoint the
