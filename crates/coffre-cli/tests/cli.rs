@@ -814,3 +814,42 @@ fn more_usage_errors_exit_2_naming_the_flag_or_file() {
     }
     assert!(!fresh.exists(), "no refused init leaves a directory behind");
 }
+
+#[test]
+fn audit_export_refusals_name_the_flag_and_leave_the_vault_and_out_file_untouched() {
+    let (tmp, dir, _key, _vkey) = school_day_vault();
+    let log_dir = dir.join(coffre_attendance::vault::LOG_DIR);
+    let before = log_len(&log_dir);
+    let other = tmp.path().join("other.key");
+    ok(coffre(&["keygen", "other.example/coffre", "--out", p(&other)]));
+    let out_file = tmp.path().join("audit.bin");
+    let export = |from: &str, to: &str, extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "export",
+            p(&dir),
+            "--establishment",
+            "LYCEE-DEMO-75",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--requested-by",
+            "OPCO-EP",
+            "--out",
+            p(&out_file),
+        ];
+        args.extend_from_slice(extra);
+        coffre(&args)
+    };
+    for (out, needle) in [
+        (export("2025-09-09", "2025-09-08", &[]), "--from/--to"),
+        (export("2025-13-01", "2025-09-08", &[]), "--from"),
+        (export("2025-09-08", "2025-09-08", &["--key", p(&other)]), "key"),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "stderr lacks {needle:?}: {}", stderr(&out));
+        assert!(!out_file.exists(), "a refused export leaves no bundle");
+    }
+    assert_eq!(log_len(&log_dir), before, "a refused export appends no request record");
+}

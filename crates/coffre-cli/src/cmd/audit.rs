@@ -34,15 +34,19 @@ fn vault_error(context: String, e: VaultError) -> CliError {
 }
 
 fn export(args: &AuditExportArgs, json: bool) -> Result<(), CliError> {
+    let (from, to) = (date("--from", &args.from)?, date("--to", &args.to)?);
+    if from > to {
+        return Err(CliError::usage(
+            "--from/--to",
+            format!("{} is after {}: the range is empty", args.from, args.to),
+        ));
+    }
     let request = AuditRequest {
         establishment: EstablishmentCode::new(&args.establishment)
             .map_err(|e| CliError::usage("--establishment", e))?,
         funder: FunderId::new(&args.requested_by)
             .map_err(|e| CliError::usage("--requested-by", e))?,
-        scope: AuditScope::Sessions {
-            from: date("--from", &args.from)?,
-            to: date("--to", &args.to)?,
-        },
+        scope: AuditScope::Sessions { from, to },
     };
     if let Some(key) = &args.key {
         refuse_key_inside(&args.dir, key)?;
