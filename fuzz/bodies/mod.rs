@@ -13,6 +13,7 @@
 pub mod support;
 
 pub mod attendance_event_decode;
+pub mod audit_bundle_verify;
 pub mod checkpoint_parse;
 pub mod consistency_proof;
 pub mod gpsd_json_parse;
@@ -29,8 +30,6 @@ pub type Body = fn(&[u8]);
 pub type Seeds = fn() -> Vec<(String, Vec<u8>)>;
 
 /// Every target: name (= fuzz target name = corpus folder), body, seed generator.
-///
-/// Pending: `audit_bundle_verify` (docs/TESTING.md), added when audit bundles exist.
 pub const TARGETS: &[(&str, Body, Seeds)] = &[
     ("log_open_dir", log_open_dir::run, log_open_dir::seeds),
     ("record_decode", record_decode::run, record_decode::seeds),
@@ -42,4 +41,5 @@ pub const TARGETS: &[(&str, Body, Seeds)] = &[
     ("nmea_parse", nmea_parse::run, nmea_parse::seeds),
     ("gpsd_json_parse", gpsd_json_parse::run, gpsd_json_parse::seeds),
     ("ntp_packet_parse", ntp_packet_parse::run, ntp_packet_parse::seeds),
+    ("audit_bundle_verify", audit_bundle_verify::run, audit_bundle_verify::seeds),
 ];

@@ -175,6 +175,13 @@ pub(crate) fn check_limits(parts: &BundleParts<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses `bytes` as a bundle and encodes it again. The format has one encoding per value,
+/// so for every input that parses the result equals the input (a property the fuzz target
+/// `audit_bundle_verify` checks); no signature or proof is checked here.
+pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>, AuditError> {
+    parse(bytes).map(|parts| encode(&parts))
+}
+
 // ---------------------------------------------------------------- parsing
 
 /// A cursor over untrusted bytes; every read checks the remaining length first.
