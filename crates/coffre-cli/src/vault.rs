@@ -7,7 +7,7 @@ use coffre_attendance::vault::LOG_DIR;
 use coffre_log::note::NoteVerifier;
 use coffre_log::options::DEFAULT_PAYLOAD_SIZE_BYTES_MAX;
 use coffre_log::tree_store::TreeStoreError;
-use coffre_log::{Hash, Log, LogError, LogOptions, MANIFEST_FILE};
+use coffre_log::{Hash, Log, LogError, LogOptions, CHECKPOINTS_FILE, MANIFEST_FILE};
 use std::path::{Path, PathBuf};
 
 /// Bytes a segment needs besides one record's payload: segment header (32), record header
@@ -82,8 +82,34 @@ fn open_error(dir: &Path, e: LogError) -> CliError {
             format!("vault {}", dir.display()),
             "no vault here (no coffre.manifest); create one with `coffre init`",
         ),
+        LogError::TamperDetected { ref file, ref detail, .. }
+            if file.ends_with(CHECKPOINTS_FILE) && detail.starts_with("the log holds") =>
+        {
+            // The library names the checkpoint file, whose signed size the segments no longer
+            // reach; but the damage is at the segments' end (a read-only open takes damage in
+            // the last commit group for a torn write). Point the auditor there too.
+            let segment = last_segment(&log_dir(dir))
+                .map_or_else(String::new, |p| format!(" (last segment file {})", p.display()));
+            CliError::failed(
+                format!("vault {}", dir.display()),
+                format!("{e}: records at the end of the segments{segment} are damaged or missing"),
+            )
+        }
         e => CliError::from_log(format!("vault {}", dir.display()), e),
     }
+}
+
+/// The segment file holding the newest records (names sort by first index), if any.
+fn last_segment(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".log"))
+        })
+        .max()
 }
 
 /// The largest tree size whose root `log` can compute, and that root. A writer syncs its

@@ -853,3 +853,17 @@ fn audit_export_refusals_name_the_flag_and_leave_the_vault_and_out_file_untouche
     }
     assert_eq!(log_len(&log_dir), before, "a refused export appends no request record");
 }
+
+#[test]
+fn a_flipped_byte_in_the_last_group_under_a_checkpoint_names_the_segment_file() {
+    // A read-only open takes damage in the last commit group for a torn write; the library
+    // then reports the checkpoint as longer than the log. The damage is in the segment.
+    let f = Fixture::new();
+    f.init(&[]);
+    f.append("alpha\nbeta\n");
+    ok(coffre(&["checkpoint", p(&f.vault), "--key", p(&f.key)]));
+    flip_byte(&f.segments()[0], FIRST_PAYLOAD_OFFSET);
+    let out = coffre(&["verify", p(&f.vault), "--vkey", &f.vkey]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("seg-00000000000000000000.log"), "{}", stderr(&out));
+}
