@@ -360,3 +360,44 @@ fn a_signature_removed_with_the_manifest_stripped_is_refused() {
     });
     assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
 }
+
+#[test]
+fn a_note_with_an_extra_or_repeated_signature_line_is_refused() {
+    // Signed notes ignore lines of unknown keys and count a repeated line once: without a
+    // stricter rule, bytes could be added to a bundle's notes and it would still verify.
+    let dir = tempfile::tempdir().unwrap();
+    let (_vault, bundle) = export_day(dir.path());
+    let bytes = bundle.as_bytes();
+    let parts = format::parse(bytes).unwrap();
+    let intruder = NoteSigner::from_seed("someone.example/witness", &[7; 32]).unwrap();
+    let foreign_line = {
+        let signed = coffre_log::note::sign_note("x\n", &[&intruder]).unwrap();
+        signed.rsplit_once("\n\n").unwrap().1.to_string()
+    };
+    let with_line = |note: &str, line: &str| -> &'static str {
+        Box::leak(format!("{note}{line}").into_boxed_str())
+    };
+    let own_line = |note: &str| note.rsplit_once("\n\n").unwrap().1.to_string();
+
+    let anchor_line = own_line(parts.anchor);
+    for line in [foreign_line.as_str(), anchor_line.as_str()] {
+        let bad = altered(bytes, |p| p.anchor = with_line(p.anchor, line));
+        assert!(
+            matches!(
+                verify_audit(&bad, &key()),
+                Err(AuditError::Checkpoint { which: "anchor", .. })
+            ),
+            "anchor with an extra line accepted"
+        );
+    }
+    let bad = altered(bytes, |p| p.latest.note = with_line(p.latest.note, &foreign_line));
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Checkpoint { .. })));
+    let bad = altered(bytes, |p| p.older[0].note = with_line(p.older[0].note, &foreign_line));
+    assert!(matches!(
+        verify_audit(&bad, &key()),
+        Err(AuditError::Checkpoint { which: "older", .. })
+    ));
+    let manifest = parts.manifest.unwrap();
+    let bad = altered(bytes, |p| p.manifest = Some(with_line(manifest, &foreign_line)));
+    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+}

@@ -44,9 +44,25 @@ pub fn verify_audit(
     verify_audit_with(bundle_bytes, trusted_log_key, &VerifyOptions::default())
 }
 
+/// Signature lines of a signed note (after its last blank line).
+fn signature_lines(note: &str) -> usize {
+    note.rsplit_once("\n\n").map_or(0, |(_, block)| block.lines().count())
+}
+
+/// Signed notes accept lines of unknown keys and repeated lines (C2SP); an exported bundle's
+/// notes carry exactly the log key's one line, so any other line is bytes added to the bundle.
+fn one_signature(note: &str) -> Result<(), String> {
+    match signature_lines(note) {
+        1 => Ok(()),
+        n => Err(format!("{n} signature lines where the log key's one is expected")),
+    }
+}
+
 fn open(note: &str, key: &NoteVerifier, which: &'static str) -> Result<Checkpoint, AuditError> {
-    open_checkpoint(note.as_bytes(), key)
-        .map_err(|e| AuditError::Checkpoint { which, reason: e.to_string() })
+    let err = |reason: String| AuditError::Checkpoint { which, reason };
+    let checkpoint = open_checkpoint(note.as_bytes(), key).map_err(|e| err(e.to_string()))?;
+    one_signature(note).map_err(err)?;
+    Ok(checkpoint)
 }
 
 fn consistent(
@@ -196,7 +212,9 @@ fn link_auditor(
     latest: &Checkpoint,
     older: &[Checkpoint],
 ) -> Result<Checkpoint, AuditError> {
-    let c = open(note, key, "auditor")?;
+    // The auditor's own note, not the bundle's: other lines (a witness's) are fine there.
+    let c = open_checkpoint(note.as_bytes(), key)
+        .map_err(|e| AuditError::Checkpoint { which: "auditor", reason: e.to_string() })?;
     let known = [anchor, latest].into_iter().chain(older);
     let same_size: Vec<&Checkpoint> = known.filter(|k| k.size == c.size).collect();
     match same_size.first() {
@@ -350,6 +368,7 @@ fn check_manifest(
     };
     let opened =
         open_note(note.as_bytes(), &[key]).map_err(|e| AuditError::Manifest(e.to_string()))?;
+    one_signature(note).map_err(AuditError::Manifest)?;
     let leaves: Vec<(u64, Hash)> = checked.iter().map(|c| (c.index, c.leaf_hash)).collect();
     let expected = Manifest {
         origin: anchor.origin.clone(),
