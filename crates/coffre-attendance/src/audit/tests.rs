@@ -144,7 +144,8 @@ fn each_altered_element_is_reported_with_its_record_and_reason() {
     let bad = altered(bytes, |p| {
         p.records.remove(5);
     });
-    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Manifest(reason)) if reason.starts_with("1 record(s) removed")));
 
     // A record added (a genuine record of the log, with a genuine proof).
     let outside =
@@ -160,7 +161,8 @@ fn each_altered_element_is_reported_with_its_record_and_reason() {
             format::RecordPart { index: outside, timestamp: ts, payload, path: proof.path.clone() },
         );
     });
-    assert!(matches!(verify_audit(&bad, &key()), Err(AuditError::Manifest(_))));
+    assert!(matches!(verify_audit(&bad, &key()),
+        Err(AuditError::Manifest(reason)) if reason.starts_with("1 record(s) added")));
 
     // The anchor checkpoint altered, or signed by another key.
     let bad = altered(bytes, |p| {

@@ -380,14 +380,43 @@ fn check_manifest(
         left_out: (parts.left_out.len(), left_out_digest(alg, &parts.left_out)),
     };
     if opened.text != expected.to_text() {
-        return Err(AuditError::Manifest(format!(
-            "the signed list does not match the bundle ({} records, {} left out present): a \
-             record was removed, added or replaced",
-            leaves.len(),
-            parts.left_out.len()
-        )));
+        return Err(AuditError::Manifest(manifest_mismatch(&opened.text, &expected)));
     }
     Ok(true)
+}
+
+/// Which line of the signed manifest differs, in words: the signed list binds a digest, so a
+/// removed or added record is named by the count it changed, not by its index.
+fn manifest_mismatch(signed: &str, expected: &Manifest) -> String {
+    let signed_count = |key: &str| {
+        signed
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let (present, left_out) = (expected.records.0, expected.left_out.0);
+    match (signed_count("records "), signed_count("left-out ")) {
+        (Some(n), _) if n > present => {
+            format!(
+                "{} record(s) removed: the log key signed {n}, the bundle holds {present}",
+                n - present
+            )
+        }
+        (Some(n), _) if n < present => {
+            format!(
+                "{} record(s) added: the log key signed {n}, the bundle holds {present}",
+                present - n
+            )
+        }
+        (_, Some(n)) if n != left_out => {
+            format!("left-out list changed: the log key signed {n} indexes, the bundle lists {left_out}")
+        }
+        _ => format!(
+            "the signed list does not match the bundle ({present} records, {left_out} left out): \
+             a record was replaced, or the checkpoints or request changed"
+        ),
+    }
 }
 
 /// Key of a signature record: (session, version, signer, attestation).
