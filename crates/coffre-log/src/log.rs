@@ -12,8 +12,8 @@ use crate::options::{validate_origin, LogOptions, Preallocation};
 use crate::record::{frame_len, Receipt, Record};
 use crate::recovery::{scan_active, RecoveryReport, TornTail};
 use crate::segment::{
-    check_segment_header, create_segment, initialise_segment, list_segments, read_footer,
-    read_frame, segment_file_name, sync_dir, write_zeros, SealedSegment, FOOTER_LEN,
+    check_segment_header, create_segment, initialise_segment, is_unfinished_segment, list_segments,
+    read_footer, read_frame, segment_file_name, sync_dir, write_zeros, SealedSegment, FOOTER_LEN,
     SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN,
 };
 use crate::tree_store::{TreeStore, TreeStoreError};
@@ -285,12 +285,11 @@ impl Log {
         let mut file = open_rw(&*be, &path)?;
         let mut len = file_len(&*file, &path)?;
         if !has_valid_header(&*file, len, &path, alg, last_first)? {
-            // A segment created by a roll whose bytes never reached the disk (only its name
-            // did): its predecessor is sealed and synced, so this one held nothing.
-            if sealed.is_empty() || !all_zero(&*file, len, &path)? {
-                let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
-                file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", &path, e))?;
-                check_segment_header(&h, &path, alg, last_first)?;
+            // A segment created by a roll whose header never fully reached the disk (only its
+            // name did, or a torn or failed header write left part of it): its predecessor is
+            // sealed and synced, so this one held nothing.
+            if sealed.is_empty() || !unfinished_segment(&*file, len, &path, alg, last_first)? {
+                return Err(bad_header(&*file, len, &path, alg, last_first));
             }
             let end = initial_prealloc_end(manifest.segment_size_bytes);
             initialise_segment(&*file, alg, last_first, options.preallocation, end)
@@ -458,12 +457,10 @@ impl Log {
                 records_end: scan.records_end,
                 offsets: scan.offsets,
             });
-        } else if !sealed.is_empty() && all_zero(&*file, len, &path)? {
-            // A roll in progress: the new segment has no header yet, so no records.
+        } else if !sealed.is_empty() && unfinished_segment(&*file, len, &path, alg, last_first)? {
+            // A roll in progress: the new segment has no whole header yet, so no records.
         } else {
-            let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
-            file.read_exact_at(&mut h, 0).map_err(|e| LogError::io("read", &path, e))?;
-            check_segment_header(&h, &path, alg, last_first)?;
+            return Err(bad_header(&*file, len, &path, alg, last_first));
         }
         let records = next_first + active.as_ref().map_or(0, |a| a.offsets.len() as u64);
         // The tree lags the records by what the writer has not synced yet; without a tree
@@ -846,20 +843,35 @@ fn has_valid_header(
     Ok(check_segment_header(&h, path, alg, first_index).is_ok())
 }
 
-/// Whether the file holds only zeros (bounded: reads in 1 MiB pieces up to its length).
-fn all_zero(file: &dyn StorageFile, len: u64, path: &Path) -> Result<bool, LogError> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    while pos < len {
-        let n = (len - pos).min(buf.len() as u64) as usize;
-        let piece = &mut buf[..n];
-        file.read_exact_at(piece, pos).map_err(|e| LogError::io("read", path, e))?;
-        if piece.iter().any(|&b| b != 0) {
-            return Ok(false);
-        }
-        pos += n as u64;
+fn unfinished_segment(
+    file: &dyn StorageFile,
+    len: u64,
+    path: &Path,
+    alg: HashAlgorithm,
+    first_index: u64,
+) -> Result<bool, LogError> {
+    is_unfinished_segment(file, len, alg, first_index).map_err(|e| LogError::io("read", path, e))
+}
+
+/// The typed error for the last segment's header, which is neither valid nor an unfinished
+/// one: a short file is cut short (never an `Io` error for reading past its end, found by
+/// tests/sim_crash.rs), a whole header says what is wrong with it.
+fn bad_header(
+    file: &dyn StorageFile,
+    len: u64,
+    path: &Path,
+    alg: HashAlgorithm,
+    first_index: u64,
+) -> LogError {
+    let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+    let n = len.min(SEGMENT_HEADER_LEN) as usize;
+    if let Err(e) = file.read_exact_at(&mut h[..n], 0) {
+        return LogError::io("read", path, e);
     }
-    Ok(true)
+    match check_segment_header(&h[..n], path, alg, first_index) {
+        Err(e) => e,
+        Ok(()) => LogError::corruption(path, 0, "segment header unreadable"),
+    }
 }
 
 /// Zeroes the torn tail so later scans never see its stale bytes, and syncs.

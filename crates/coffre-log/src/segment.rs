@@ -221,6 +221,40 @@ pub(crate) fn initialise_segment(
     file.sync_all()
 }
 
+/// Whether segment file `file` (`len` bytes, named for `first_index`) is one whose creation
+/// never finished: a prefix of its header (possibly empty, as a failed or torn header write
+/// leaves it) followed by zeros only (its preallocated space), so it holds no record. Bounded:
+/// reads in 1 MiB pieces up to `len`.
+pub(crate) fn is_unfinished_segment(
+    file: &dyn StorageFile,
+    len: u64,
+    alg: HashAlgorithm,
+    first_index: u64,
+) -> io::Result<bool> {
+    let expected = encode_segment_header(alg, first_index);
+    let mut buf = vec![0u8; ZERO_CHUNK_BYTES];
+    let mut pos = 0u64;
+    // While true, the bytes read so far are exactly a prefix of the expected header.
+    let mut in_header = true;
+    while pos < len {
+        let n = (len - pos).min(buf.len() as u64) as usize;
+        let piece = &mut buf[..n];
+        file.read_exact_at(piece, pos)?;
+        for (k, &b) in piece.iter().enumerate() {
+            let at = pos as usize + k;
+            if in_header && expected.get(at) == Some(&b) {
+                continue;
+            }
+            in_header = false;
+            if b != 0 {
+                return Ok(false);
+            }
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
 /// Seals the active segment: offset table and footer after the records, file cut to its
 /// final length, synced, made read-only (0444). Returns the final length.
 pub(crate) fn seal_segment(
