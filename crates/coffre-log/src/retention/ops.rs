@@ -105,6 +105,11 @@ impl Log {
                 limit_bytes: u64::from(self.payload_size_bytes_max()),
             });
         }
+        if self.is_poisoned() {
+            // Nothing may be announced either: the state file must not name a record that a
+            // poisoned handle will never append.
+            return Err(LogError::Poisoned);
+        }
         self.settle_pending()?;
         let file = {
             let mut st = self.shared().retention.state.write();
@@ -112,25 +117,43 @@ impl Log {
             st.known_len = self.len();
             st.to_file()
         };
-        write_state(&*self.shared().backend, self.dir(), &file)?;
-        self.failpoint(super::PurgeFailpoint::AfterAnnounce)?;
+        self.poison_on_error(write_state(&*self.shared().backend, self.dir(), &file))?;
+        self.poison_on_error(self.failpoint(super::PurgeFailpoint::AfterAnnounce))?;
         self.append_system(payload.to_vec())
     }
 
     /// Step 3: the appended record joins the state, which is saved.
+    ///
+    /// The record is durable in the log once this is called, so it joins the in-memory policy
+    /// (and readers' purge bound) whatever happens to the state file. A failed state write
+    /// poisons the handle: the file on disk still announces the record (`pending`), and the
+    /// next open folds it in from the log. Before, the in-memory state kept the record while
+    /// the published bound did not, and a second purge on the same handle appended a purge
+    /// record starting at the old bound with segments from the new one, which no open could
+    /// replay ("purged segments are not contiguous", found by tests/sim_crash.rs).
     pub(crate) fn fold(&self, receipt: Receipt, payload: Vec<u8>) -> Result<(), LogError> {
         let cell = &self.shared().retention;
         let file = {
             let mut st = cell.state.write();
             let entry = SystemEntry { index: receipt.index, timestamp: receipt.timestamp, payload };
-            st.apply(entry).map_err(|d| LogError::corruption(self.dir(), 0, d))?;
+            let applied = st.apply(entry).map_err(|d| LogError::corruption(self.dir(), 0, d));
+            self.poison_on_error(applied)?;
             st.pending = None;
             st.known_len = self.len();
             st.to_file()
         };
-        write_state(&*self.shared().backend, self.dir(), &file)?;
         cell.publish();
-        Ok(())
+        self.poison_on_error(write_state(&*self.shared().backend, self.dir(), &file))
+    }
+
+    /// Poisons the handle if `result` is an error: a system operation that failed half-way
+    /// (a state file or tree write, a deletion, a directory fsync) must not be followed by
+    /// another one on the same handle; a reopen settles it from what is durable.
+    pub(crate) fn poison_on_error<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
+        if result.is_err() {
+            self.shared().poisoned.store(true, std::sync::atomic::Ordering::Release);
+        }
+        result
     }
 
     /// A previous system append failed without an answer: look for its record before

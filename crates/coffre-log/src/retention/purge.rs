@@ -88,6 +88,9 @@ impl Log {
         if !dry_run && self.is_read_only() {
             return Err(LogError::ReadOnly);
         }
+        if !dry_run && self.is_poisoned() {
+            return Err(LogError::Poisoned);
+        }
         if now.status() == TimeStatus::Unsynchronized {
             return Err(LogError::InvalidRetentionRequest(
                 "purge refused: the time given is unsynchronized".into(),
@@ -152,28 +155,31 @@ impl Log {
             // The leaves of the records about to be purged must be durable in the tree before
             // the purge record can exist: once it does, a reopen treats them as gone and can
             // no longer re-hash them from their segments (found by tests/sim_crash.rs).
+            if self.is_poisoned() {
+                return Err(LogError::Poisoned);
+            }
             if let Some(tree) = self.shared().tree.as_ref() {
-                tree.sync()?;
+                self.poison_on_error(tree.sync().map_err(LogError::from))?;
             }
             let receipt = self.announce_and_append(&payload)?;
-            self.failpoint(PurgeFailpoint::AfterRecord)?;
+            self.poison_on_error(self.failpoint(PurgeFailpoint::AfterRecord))?;
             // The purged records' leaves exist only in the tree from now on: make them durable
             // before the records can go.
             if let Some(tree) = self.shared().tree.as_ref() {
-                tree.sync()?;
+                self.poison_on_error(tree.sync().map_err(LogError::from))?;
             }
             self.fold(receipt, payload)?;
             report.purge_records.push(receipt.index);
             // Readers already get `Purged` for these indexes (fold published the bound).
             self.shared().view.write().sealed.retain(|s| s.end_index() > to);
             for seg in chunk {
-                self.failpoint(PurgeFailpoint::AfterDeleting(deleted))?;
-                worm::remove_segment(&*self.shared().backend, &seg.path)?;
+                self.poison_on_error(self.failpoint(PurgeFailpoint::AfterDeleting(deleted)))?;
+                self.poison_on_error(worm::remove_segment(&*self.shared().backend, &seg.path))?;
                 report.files_deleted.push(seg.path.clone());
                 deleted += 1;
             }
             // DIRECTORY FSYNC: the deletions are part of the purge the record announced.
-            sync_dir(&*self.shared().backend, self.dir())?;
+            self.poison_on_error(sync_dir(&*self.shared().backend, self.dir()))?;
         }
         Ok(report)
     }
