@@ -4,7 +4,8 @@
 //! [`SystemClock`] is the plain operating-system clock with a configured uncertainty. The
 //! [`Arbiter`] is the trustworthy clock: it samples GPS ([`gps`]), NTP servers ([`ntp`]) and
 //! any other [`TimeSource`] as intervals on the local [`MonotonicClock`], keeps the part a
-//! strict majority agrees on ([`marzullo`]), carries it through outages with the [`Quartz`]
+//! strict majority agrees on ([`marzullo`]), with the disciplined [`Quartz`] as a tie-breaking
+//! voter that never forms a majority alone, carries time through outages on the quartz
 //! (holdover) and refuses to stamp when it cannot defend the time. See docs/CLOCK.md.
 
 mod arbiter;
@@ -24,7 +25,7 @@ mod timestamp;
 
 pub use arbiter::{
     Arbiter, ArbiterConfig, ClockEvent, ClockEventKind, EventListener, Poller, SourceOutcome,
-    SourceReport, Stamp,
+    SourceReport, Stamp, QUARTZ_NAME,
 };
 pub use civil::{format_utc, parse_rfc3339_utc, CivilTime};
 pub use clock::{Clock, ClockError, SystemClock};

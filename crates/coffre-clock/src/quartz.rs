@@ -5,7 +5,8 @@ use crate::Sample;
 
 /// Carries the last agreed time forward on the monotonic clock. Its interval widens by
 /// `drift_ppm` of the elapsed time on each side, so it can bridge an outage (holdover) for as
-/// long as that width stays acceptable. It never votes: it only remembers what others agreed.
+/// long as that width stays acceptable. While it does, the arbiter lets it vote as a
+/// tie-breaker, never alone: it only remembers what the external sources agreed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quartz {
     drift_ppm: u32,

@@ -106,7 +106,7 @@ pub fn format_status(report: &StatusReport) -> String {
                 set_names(t.agreed()),
                 set_names(t.rejected()),
                 stamp.quorum(),
-                report.sources.len(),
+                stamp.voters(),
             );
         }
         Err(e) => {

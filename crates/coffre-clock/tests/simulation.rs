@@ -1,5 +1,6 @@
 //! Deterministic simulation of the arbiter: a fake monotonic clock that runs 30 ppm fast
-//! against true time, and scripted sources that are honest, lie, fall silent or jitter.
+//! against true time, and scripted sources that are honest, lie, fall silent or jitter. The
+//! arbiter's built-in quartz votes alongside them once disciplined.
 
 use coffre_clock::{
     Arbiter, ArbiterConfig, Clock, ClockError, ClockEvent, ClockEventKind, FakeMonotonic,
@@ -141,8 +142,11 @@ fn all_sources_agreeing_give_a_synchronized_stamp_containing_true_time() {
         assert!(stamp.uncertainty_ns() <= 21 * MS, "{}", stamp.uncertainty_ns());
     }
     let detailed = sim.arbiter.stamp().unwrap();
-    assert_eq!(detailed.quorum(), 2);
+    // Three external sources and the disciplined quartz: 3 of 4.
+    assert_eq!((detailed.quorum(), detailed.voters()), (3, 4));
     assert!(detailed.sources().iter().all(|s| matches!(s.outcome, SourceOutcome::Agreed(_))));
+    assert_eq!(detailed.sources().last().unwrap().kind, Source::Quartz);
+    assert!(detailed.timestamp().agreed().contains(Source::Quartz));
     assert_eq!(Timestamp::from(&detailed).status(), TimeStatus::Synchronized);
 }
 
@@ -278,19 +282,143 @@ fn a_jittery_source_never_breaks_the_stamp() {
 }
 
 #[test]
-fn no_majority_among_live_sources_falls_back_to_holdover() {
+fn live_sources_disagreeing_without_majority_refuse_to_stamp() {
     let mut sim = Sim::three_sources();
     sim.step(MINUTE).unwrap();
     sim.knobs[0].set(Mode::Offset(60_000 * MS as i64));
     sim.knobs[1].set(Mode::Offset(-60_000 * MS as i64));
-    let stamp = sim.step(MINUTE).unwrap();
-    assert_eq!(stamp.status(), TimeStatus::Holdover);
-    assert!(sim.contains_truth(&stamp));
+    // Only ntp b and the quartz still agree: 2 of 4 voters, no majority. Holdover would
+    // trust the quartz alone against live sources: refused instead.
+    let refused = sim.step(MINUTE).unwrap_err();
+    let ClockError::Unsynchronized { reason } = refused else { panic!("{refused:?}") };
+    assert!(reason.contains("disagree") && reason.contains("gps") && reason.contains("ntp a"));
     assert!(matches!(sim.outcome("ntp b"), SourceOutcome::NoMajority(_)));
-    assert!(sim
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        ClockEventKind::NoMajority { live: 4, quorum: 3, disagreeing: true }
+    )));
+    assert!(matches!(sim.arbiter.stamp(), Err(ClockError::Unsynchronized { .. })));
+    // Agreement returns: stamps again, never below the last one.
+    sim.knobs[0].set(Mode::Honest);
+    let stamp = sim.step(MINUTE).unwrap();
+    assert_eq!(stamp.status(), TimeStatus::Synchronized);
+    assert!(sim.contains_truth(&stamp));
+}
+
+/// The configuration: one GPS, one NTP server, and the quartz.
+fn gps_ntp() -> Sim {
+    Sim::with(&[(Source::Gps, "gps", 5 * MS), (Source::Ntp, "ntp", 20 * MS)])
+}
+
+#[test]
+fn gps_and_ntp_with_quartz_reject_a_gps_lying_by_ten_minutes() {
+    let mut sim = gps_ntp();
+    let first = sim.step(MINUTE).unwrap();
+    assert_eq!(first.status(), TimeStatus::Synchronized);
+    // Before the first agreement the quartz cannot vote: both external sources had to agree.
+    assert_eq!(sim.arbiter.stamp().unwrap().voters(), 2);
+    sim.step(MINUTE).unwrap();
+    assert_eq!((sim.arbiter.quorum(), sim.arbiter.stamp().unwrap().voters()), (2, 3));
+    sim.knobs[0].set(Mode::Offset(-10 * 60_000 * MS as i64));
+    for _ in 0..20 {
+        let stamp = sim.step(MINUTE).unwrap();
+        assert_eq!(stamp.status(), TimeStatus::Synchronized);
+        assert!(sim.contains_truth(&stamp));
+        assert!(stamp.rejected().contains(Source::Gps) && !stamp.agreed().contains(Source::Gps));
+        assert!(stamp.agreed().contains(Source::Ntp) && stamp.agreed().contains(Source::Quartz));
+        // The stamp is what NTP and the quartz both defend: no wider than NTP's ±20 ms.
+        assert!(stamp.uncertainty_ns() <= 20 * MS, "{}", stamp.uncertainty_ns());
+    }
+    assert!(matches!(sim.outcome("gps"), SourceOutcome::Falseticker(_)));
+    assert!(matches!(sim.outcome("quartz"), SourceOutcome::Agreed(_)));
+    let flagged = sim
         .events()
-        .iter()
-        .any(|e| matches!(e, ClockEventKind::NoMajority { live: 3, quorum: 2 })));
+        .into_iter()
+        .filter(|e| matches!(e, ClockEventKind::Falseticker { source, .. } if source == "gps"))
+        .count();
+    assert_eq!(flagged, 1);
+}
+
+#[test]
+fn gps_and_ntp_disagreeing_before_the_quartz_is_disciplined_refuse_to_stamp() {
+    let mut sim = gps_ntp();
+    sim.knobs[0].set(Mode::Offset(-10 * 60_000 * MS as i64));
+    let refused = sim.step(MINUTE).unwrap_err();
+    let ClockError::Unsynchronized { reason } = refused else { panic!("{refused:?}") };
+    assert!(reason.contains("disagree") && reason.contains("gps") && reason.contains("ntp"));
+    assert!(!reason.contains("quartz"), "the quartz has nothing to say yet: {reason}");
+    assert_eq!(sim.outcome("quartz"), SourceOutcome::NotPolled);
+    assert!(matches!(sim.outcome("gps"), SourceOutcome::NoMajority(_)));
+    // Still no stamp later: the quartz is never disciplined by a minority.
+    assert!(sim.step(MINUTE).is_err());
+}
+
+#[test]
+fn agreeing_gps_and_ntp_outvote_the_quartz_and_step_it() {
+    // The oscillator is much worse than the 50 ppm the arbiter assumes (a broken crystal),
+    // so the quartz drifts out of its own bound: the external sources win and reset it.
+    let mono = FakeMonotonic::new(0);
+    let broken = ArbiterConfig { drift_ppm: 1, ..ArbiterConfig::default() };
+    let honest = |m: u64| {
+        let t = T0_NS + m - m / 1_000; // true time runs 1000 ppm slower than the oscillator
+        Ok((t - MS, t + MS))
+    };
+    let arbiter = Arbiter::new(broken, Arc::new(mono.clone()))
+        .with_source(ScriptedSource::new(Source::Gps, "gps", honest), Duration::ZERO)
+        .with_source(ScriptedSource::new(Source::Ntp, "ntp", honest), Duration::ZERO);
+    arbiter.poll();
+    mono.advance(Duration::from_secs(60));
+    arbiter.poll();
+    let stamp = arbiter.stamp().unwrap();
+    assert_eq!(stamp.status(), TimeStatus::Synchronized);
+    assert!(stamp.timestamp().rejected().contains(Source::Quartz));
+    assert!(stamp.timestamp().agreed().contains(Source::Gps));
+    let step = arbiter.events().into_iter().find_map(|e| match e.kind {
+        ClockEventKind::QuartzStep { earliest_ns, agreed_latest_ns, .. } => {
+            Some((earliest_ns, agreed_latest_ns))
+        }
+        _ => None,
+    });
+    // The oscillator runs fast, so the quartz is ahead of the agreed time.
+    let (quartz_earliest, agreed_latest) = step.expect("quartz step reported");
+    assert!(quartz_earliest > agreed_latest);
+    // Re-disciplined: at the next vote it agrees again.
+    mono.advance(Duration::from_secs(1));
+    arbiter.poll();
+    let quartz = arbiter.sources().into_iter().find(|s| s.kind == Source::Quartz).unwrap();
+    assert!(matches!(quartz.outcome, SourceOutcome::Agreed(_)), "{quartz:?}");
+}
+
+#[test]
+fn one_source_and_the_quartz_walk_time_no_further_than_holdover_then_refuse() {
+    // NTP is lost and the GPS walks away at 45 ppm with a tight interval. GPS + quartz are
+    // 2 of 3 voters, so stamps stay Synchronized on the GPS; but the quartz is carried from the
+    // last agreement the external sources reached alone, so every stamp stays inside the
+    // holdover interval, and once that passes 1 s the quartz stops voting: refusal.
+    let mut sim = gps_ntp();
+    sim.step(MINUTE).unwrap();
+    sim.knobs[1].set(Mode::Silent);
+    let start = sim.mono.now_ns();
+    let mut synchronized_steps = 0;
+    let refused = loop {
+        let walked = (sim.mono.now_ns() + 600_000 * MS - start) / 1_000_000 * 45;
+        sim.knobs[0].set(Mode::Offset(walked as i64));
+        match sim.step(Duration::from_secs(600)) {
+            Ok(stamp) => {
+                assert_eq!(stamp.status(), TimeStatus::Synchronized);
+                let t = truth(sim.mono.now_ns());
+                let off = stamp.midpoint_ns().abs_diff(t);
+                assert!(off <= 2_000 * MS, "walked {off} ns: beyond the holdover interval");
+                synchronized_steps += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(synchronized_steps < 100, "the walk must end");
+    };
+    // The same ~5.5 hours that holdover alone would allow.
+    assert!((30..=34).contains(&synchronized_steps), "{synchronized_steps}");
+    assert!(matches!(refused, ClockError::Unsynchronized { .. }), "{refused:?}");
+    assert!(matches!(sim.outcome("quartz"), SourceOutcome::Stale(_)));
 }
 
 #[test]
@@ -365,69 +493,102 @@ fn poller_thread_keeps_the_arbiter_synchronized_and_stops_on_drop() {
     assert!(synced);
 }
 
-/// One simulated source for the property test: honest ones contain the truth.
+#[test]
+fn a_lone_source_and_the_quartz_disagreeing_refuse_rather_than_trust_the_quartz() {
+    let mut sim = Sim::with(&[(Source::Gps, "gps", 5 * MS)]);
+    sim.step(MINUTE).unwrap();
+    sim.step(MINUTE).unwrap();
+    assert_eq!(sim.arbiter.quorum(), 2, "one source and the quartz: both must agree");
+    sim.knobs[0].set(Mode::Offset(10 * 60_000 * MS as i64));
+    let refused = sim.step(MINUTE).unwrap_err();
+    assert!(matches!(refused, ClockError::Unsynchronized { .. }), "{refused:?}");
+    // Lost rather than lying: the quartz carries time, but only as holdover.
+    sim.knobs[0].set(Mode::Silent);
+    let stamp = sim.step(MINUTE).unwrap();
+    assert_eq!(stamp.status(), TimeStatus::Holdover);
+    assert_eq!(stamp.agreed(), coffre_clock::SourceSet::only(Source::Quartz));
+}
+
+/// One simulated external source for the property test: when honest at a step, its interval
+/// contains the truth; otherwise it is offset by `lie_ns`.
 #[derive(Clone, Debug)]
 struct PropSource {
-    honest: bool,
     below_ns: u64,
     above_ns: u64,
     lie_ns: i64,
 }
 
+/// The lies: near misses (within a few interval widths, the hard case for intersection) and
+/// gross ones.
+fn lie() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        -2_000 * MS as i64..2_000 * MS as i64,
+        -7_200_000 * MS as i64..7_200_000 * MS as i64
+    ]
+}
+
 fn prop_sources() -> impl Strategy<Value = Vec<PropSource>> {
-    (1usize..=7).prop_flat_map(|n| {
-        let honest_min = n / 2 + 1;
-        (
-            proptest::collection::vec(
-                (0u64..500 * MS, 0u64..500 * MS, -7_200_000 * MS as i64..7_200_000 * MS as i64),
-                n,
-            ),
-            honest_min..=n,
-        )
-            .prop_map(|(params, honest_count)| {
-                params
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (below_ns, above_ns, lie_ns))| PropSource {
-                        honest: i < honest_count,
-                        below_ns,
-                        above_ns,
-                        lie_ns,
-                    })
-                    .collect()
-            })
-    })
+    proptest::collection::vec(
+        (0u64..400 * MS, 0u64..400 * MS, lie())
+            .prop_map(|(below_ns, above_ns, lie_ns)| PropSource { below_ns, above_ns, lie_ns }),
+        1..=6,
+    )
+}
+
+/// Per step: time advanced, how many sources are honest beyond the minimum, and which.
+fn prop_steps() -> impl Strategy<Value = Vec<(u64, usize, usize)>> {
+    proptest::collection::vec((0u64..120_000, 0usize..6, 0usize..6), 1..8)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
+    /// The honest-majority assumption, over the voters: at the first vote the quartz has
+    /// nothing to say, so a strict majority of the external sources is honest; afterwards the
+    /// disciplined quartz votes too (the interval widths here keep it within the holdover
+    /// bound), and a strict majority of external sources + quartz is honest, counting the
+    /// quartz as honest (it is, as long as every earlier stamp contained the truth: that is
+    /// the induction this property checks). With two external sources, one may lie.
     #[test]
-    fn true_time_is_inside_the_stamp_whenever_a_majority_is_honest(
+    fn true_time_is_inside_the_stamp_whenever_a_majority_of_voters_is_honest(
         sources in prop_sources(),
-        steps in proptest::collection::vec(0u64..120_000, 1..8),
+        steps in prop_steps(),
     ) {
+        let n = sources.len();
         let mono = FakeMonotonic::new(0);
+        let honest = Arc::new(Mutex::new(vec![true; n]));
         let mut arbiter = Arbiter::new(ArbiterConfig::default(), Arc::new(mono.clone()));
         for (i, s) in sources.iter().cloned().enumerate() {
+            let honest = Arc::clone(&honest);
             let source = ScriptedSource::new(Source::Ntp, format!("s{i}"), move |m| {
                 let t = truth(m);
-                if s.honest {
-                    Ok((t - s.below_ns, t + s.above_ns))
-                } else {
-                    let c = t.checked_add_signed(s.lie_ns).unwrap();
-                    Ok((c - s.below_ns, c + s.above_ns))
-                }
+                let c = if honest.lock().unwrap()[i] { t } else {
+                    t.checked_add_signed(s.lie_ns).unwrap()
+                };
+                Ok((c - s.below_ns, c + s.above_ns))
             });
             arbiter = arbiter.with_source(source, Duration::ZERO);
         }
-        for step_ms in steps {
+        for (k, &(step_ms, extra, rotate)) in steps.iter().enumerate() {
+            let honest_min = if k == 0 {
+                n / 2 + 1
+            } else {
+                // Voters n + 1 (the quartz too), and the quartz is one of the honest majority.
+                let voters = n + 1;
+                voters / 2
+            };
+            let honest_count = (honest_min + extra).min(n);
+            *honest.lock().unwrap() = (0..n).map(|i| (i + rotate) % n < honest_count).collect();
             mono.advance(Duration::from_millis(step_ms));
             arbiter.poll();
-            let stamp = arbiter.now().unwrap();
+            let stamp = arbiter.stamp().unwrap();
             let t = truth(mono.now_ns());
-            prop_assert!(stamp.earliest_ns() <= t && t <= stamp.latest_ns());
-            prop_assert_eq!(stamp.status(), TimeStatus::Synchronized);
+            let ts = stamp.timestamp();
+            prop_assert!(ts.earliest_ns() <= t && t <= ts.latest_ns(), "{:?}", stamp);
+            prop_assert_eq!(ts.status(), TimeStatus::Synchronized);
+            if k > 0 {
+                prop_assert_eq!(stamp.voters(), n + 1, "the quartz votes");
+            }
         }
     }
 }

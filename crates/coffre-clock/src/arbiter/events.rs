@@ -38,12 +38,27 @@ pub enum ClockEventKind {
         /// Its interval at the vote, latest UTC ns.
         latest_ns: u64,
     },
-    /// No instant is contained in a strict majority of the configured sources.
+    /// No instant is contained in a strict majority of the voters.
     NoMajority {
-        /// Sources with a fresh sample.
+        /// Voters with a fresh interval (the quartz included when it votes).
         live: usize,
-        /// Agreeing sources needed.
+        /// Agreeing voters needed.
         quorum: usize,
+        /// Whether live voters contradict each other (stamping is refused) rather than too
+        /// few being live (holdover).
+        disagreeing: bool,
+    },
+    /// The quartz's interval missed the agreement of the external sources: it is
+    /// re-disciplined to that agreement (it never outvotes agreeing external sources).
+    QuartzStep {
+        /// The quartz's interval at the vote, earliest UTC ns.
+        earliest_ns: u64,
+        /// The quartz's interval at the vote, latest UTC ns.
+        latest_ns: u64,
+        /// The agreement it is set to, earliest UTC ns.
+        agreed_earliest_ns: u64,
+        /// The agreement it is set to, latest UTC ns.
+        agreed_latest_ns: u64,
     },
     /// The sources agree on a time entirely before a stamp already issued: the clock is not
     /// moved back; stamps stay at the issued bound until time catches up.

@@ -13,11 +13,11 @@ pub use events::{ClockEvent, ClockEventKind};
 pub use poller::Poller;
 pub use stamp::{SourceOutcome, SourceReport, Stamp};
 
-use crate::marzullo::intersect;
+use crate::marzullo::{intersect, intersect_by};
 use crate::sample::duration_ns;
 use crate::{
-    Clock, ClockError, DateWindow, MonotonicClock, Quartz, Sample, Source, SourceError, SourceSet,
-    TimeSource, TimeStatus, Timestamp,
+    format_utc, Clock, ClockError, DateWindow, MonotonicClock, Quartz, Sample, Source, SourceError,
+    SourceSet, TimeSource, TimeStatus, Timestamp,
 };
 use events::EventLog;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,7 +35,7 @@ pub struct ArbiterConfig {
     pub sample_age_max: Duration,
     /// Stamps carried from a majority vote are `Synchronized` for this long after it, then
     /// `Holdover` (the poller stopped or stalled). A vote without majority means `Holdover`
-    /// at once.
+    /// at once when sources were lost, and refusal when live sources disagree.
     pub synchronized_age_max: Duration,
     /// Dates any source may plausibly report.
     pub dates: DateWindow,
@@ -55,6 +55,9 @@ impl Default for ArbiterConfig {
         }
     }
 }
+
+/// The quartz's name in reports and events.
+pub const QUARTZ_NAME: &str = "quartz";
 
 /// A callback receiving every event as it happens (called without the arbiter's locks held).
 pub type EventListener = Box<dyn Fn(&ClockEvent) + Send + Sync>;
@@ -76,7 +79,17 @@ struct SourceState {
 #[derive(Debug)]
 struct State {
     sources: Vec<SourceState>,
+    /// Anchored at the last agreement the external sources reached without its vote.
     quartz: Quartz,
+    /// The quartz's part in the last vote.
+    quartz_outcome: SourceOutcome,
+    /// The last agreement (with or without the quartz's vote): stamps are carried from it.
+    agreement: Option<Sample>,
+    /// Voters (external sources, plus the quartz while it votes) and quorum at the last vote.
+    voters: usize,
+    quorum: usize,
+    /// Set while live voters disagree with no majority: stamping is refused with this reason.
+    disagreement: Option<String>,
     /// Whether the last vote found a majority.
     synchronized: bool,
     agreed: SourceSet,
@@ -146,6 +159,11 @@ impl Arbiter {
         let state = State {
             sources: Vec::new(),
             quartz: Quartz::new(config.drift_ppm),
+            quartz_outcome: SourceOutcome::NotPolled,
+            agreement: None,
+            voters: 0,
+            quorum: 1,
+            disagreement: None,
             synchronized: false,
             agreed: SourceSet::EMPTY,
             rejected: SourceSet::EMPTY,
@@ -163,8 +181,9 @@ impl Arbiter {
         }
     }
 
-    /// Adds a voting source, sampled at most every `poll_interval` (NTP: 16–64 s; GPS: a
-    /// second or two). Every source added counts towards the quorum.
+    /// Adds a voting external source, sampled at most every `poll_interval` (NTP: 16–64 s;
+    /// GPS: a second or two). Every source added counts towards the quorum; the quartz is
+    /// built in and needs no adding.
     #[must_use]
     pub fn with_source(self, source: impl TimeSource + 'static, poll_interval: Duration) -> Self {
         self.with_boxed_source(Box::new(source), poll_interval)
@@ -206,10 +225,16 @@ impl Arbiter {
         &self.config
     }
 
-    /// Agreeing sources needed: a strict majority of the configured sources. Silent sources
-    /// count against agreement, so two silent sources out of three mean holdover.
+    /// Agreeing voters needed at the last vote (before any vote: a strict majority of the
+    /// configured sources): a strict majority of the configured external sources, plus the
+    /// quartz when it voted. Silent sources count against agreement.
     pub fn quorum(&self) -> usize {
-        lock(&self.state).sources.len() / 2 + 1
+        let st = lock(&self.state);
+        if st.voters == 0 {
+            st.sources.len() / 2 + 1
+        } else {
+            st.quorum
+        }
     }
 
     /// Never issue a time below `floor` (the latest timestamp already in the log): stamps'
@@ -282,10 +307,12 @@ impl Arbiter {
         }
     }
 
-    /// Marzullo over the fresh samples carried to `m`; on agreement, disciplines the quartz.
+    /// Marzullo over the fresh samples carried to `m`, with the quartz as a voter while it is
+    /// disciplined; on agreement, disciplines the quartz (see docs/CLOCK.md, "The quartz as a
+    /// voter").
     fn vote(&self, st: &mut State, m: u64) {
         let age_max = duration_ns(self.config.sample_age_max);
-        let quorum = st.sources.len() / 2 + 1;
+        let holdover_max_ns = duration_ns(self.config.holdover_uncertainty_max);
         let mut voters = Vec::new();
         let mut previously_false = Vec::with_capacity(st.sources.len());
         for (index, slot) in st.sources.iter_mut().enumerate() {
@@ -300,10 +327,39 @@ impl Arbiter {
                 }
             };
         }
-        let intervals: Vec<(u64, u64)> =
+        // The quartz votes only while the interval it carries from the last independent
+        // agreement is within the holdover bound: beyond it, it could not even carry time.
+        let quartz_was_false = matches!(st.quartz_outcome, SourceOutcome::Falseticker(_));
+        let quartz_at = st.quartz.at(m);
+        let quartz_vote = quartz_at.filter(|q| q.uncertainty_ns() <= holdover_max_ns);
+        st.quartz_outcome = match (quartz_at, quartz_vote) {
+            (None, _) => SourceOutcome::NotPolled,
+            (Some(q), None) => SourceOutcome::Stale(q),
+            (Some(_), Some(q)) => SourceOutcome::NoMajority(q),
+        };
+        let externals = st.sources.len();
+        let external_quorum = externals / 2 + 1;
+        let members = externals + usize::from(quartz_vote.is_some());
+        let quorum = members / 2 + 1;
+        st.quorum = quorum;
+        st.voters = members;
+        let mut intervals: Vec<(u64, u64)> =
             voters.iter().map(|(_, _, at)| (at.earliest_ns(), at.latest_ns())).collect();
-        let verdict = intersect(&intervals, quorum)
-            .and_then(|x| Sample::new(m, x.earliest_ns, x.latest_ns).map(|s| (s, x.truechimers)));
+        let mut marked = vec![true; intervals.len()];
+        if let Some(q) = quartz_vote {
+            intervals.push((q.earliest_ns(), q.latest_ns()));
+            marked.push(false);
+        }
+        // An instant is agreed when the external sources alone are a majority of the external
+        // sources (the quartz never vetoes agreeing external sources), or when a majority of
+        // all voters contains it and at least one of them is external (the quartz never forms
+        // a majority alone). A lone external source against the quartz is a tie, not a veto.
+        let veto_proof =
+            if quartz_vote.is_some() { external_quorum.max(2) } else { external_quorum };
+        let verdict = intersect_by(&intervals, &marked, |all, ext| {
+            ext >= veto_proof || (all >= quorum && ext >= 1)
+        })
+        .and_then(|x| Sample::new(m, x.earliest_ns, x.latest_ns).map(|s| (s, x.truechimers)));
         let mut events = Vec::new();
         if let Some((agreement, truechimers)) = verdict {
             for (&(index, raw, at), &honest) in voters.iter().zip(&truechimers) {
@@ -321,6 +377,19 @@ impl Arbiter {
                     });
                 }
             }
+            if let Some(q) = quartz_vote {
+                let honest = truechimers.get(voters.len()).copied().unwrap_or(false);
+                st.quartz_outcome =
+                    if honest { SourceOutcome::Agreed(q) } else { SourceOutcome::Falseticker(q) };
+                if !honest && !quartz_was_false {
+                    events.push(ClockEventKind::QuartzStep {
+                        earliest_ns: q.earliest_ns(),
+                        latest_ns: q.latest_ns(),
+                        agreed_earliest_ns: agreement.earliest_ns(),
+                        agreed_latest_ns: agreement.latest_ns(),
+                    });
+                }
+            }
             if let Some((issued_earliest_ns, _)) = st.issued {
                 if agreement.latest_ns() < issued_earliest_ns {
                     events.push(ClockEventKind::StepBack {
@@ -329,11 +398,23 @@ impl Arbiter {
                     });
                 }
             }
-            st.quartz.discipline(agreement);
+            // Only an agreement the external sources reach without the quartz re-disciplines
+            // it: otherwise one external source and the quartz could walk time forever at the
+            // drift rate. Quartz-assisted agreements stay inside the quartz's interval.
+            let external_only = &intervals[..voters.len()];
+            if intersect(external_only, external_quorum).is_some() {
+                st.quartz.discipline(agreement);
+            }
+            st.agreement = Some(agreement);
             st.synchronized = true;
+            st.disagreement = None;
         } else {
-            if st.synchronized || st.status.is_none() {
-                events.push(ClockEventKind::NoMajority { live: voters.len(), quorum });
+            let live = intervals.len();
+            let disagreeing = live >= 2 && intersect(&intervals, live).is_none();
+            let why = disagreeing.then(|| Self::describe_disagreement(st, &voters, quartz_vote));
+            st.disagreement = why;
+            if st.synchronized || st.status.is_none() || disagreeing {
+                events.push(ClockEventKind::NoMajority { live, quorum, disagreeing });
             }
             st.synchronized = false;
         }
@@ -349,14 +430,50 @@ impl Arbiter {
                 rejected = rejected.with(slot.kind);
             }
         }
+        match st.quartz_outcome {
+            SourceOutcome::Agreed(_) => agreed = agreed.with(Source::Quartz),
+            SourceOutcome::Falseticker(_) => rejected = rejected.with(Source::Quartz),
+            _ => {}
+        }
         st.agreed = agreed;
         st.rejected = rejected;
+    }
+
+    /// Why no stamp can be issued while live voters disagree: each voter's interval.
+    fn describe_disagreement(
+        st: &State,
+        voters: &[(usize, Sample, Sample)],
+        quartz: Option<Sample>,
+    ) -> String {
+        let named = voters
+            .iter()
+            .filter_map(|&(index, _, at)| st.sources.get(index).map(|s| (s.name.as_str(), at)))
+            .chain(quartz.map(|q| (QUARTZ_NAME, q)));
+        let parts: Vec<String> = named
+            .map(|(name, at)| {
+                format!(
+                    "{name} {} ± {} ms",
+                    format_utc(at.midpoint_ns()),
+                    at.uncertainty_ns() / 1_000_000
+                )
+            })
+            .collect();
+        format!(
+            "live sources disagree and no majority of {} voters (quorum {}) exists: {}",
+            st.voters,
+            st.quorum,
+            parts.join("; ")
+        )
     }
 
     /// Carries the last agreement to now and clamps it above everything issued before.
     fn issue(&self, st: &mut State) -> Result<(Timestamp, Duration, bool), ClockError> {
         let m = self.mono.now_ns();
-        let Some(anchor) = st.quartz.anchor() else {
+        if let Some(reason) = st.disagreement.clone() {
+            st.set_status(m, TimeStatus::Unsynchronized);
+            return Err(ClockError::Unsynchronized { reason });
+        }
+        let Some(anchor) = st.agreement else {
             st.set_status(m, TimeStatus::Unsynchronized);
             return Err(ClockError::Unsynchronized {
                 reason: format!("no majority of {} sources has agreed yet", st.sources.len()),
@@ -365,9 +482,12 @@ impl Arbiter {
         let carried = anchor.at(m, self.config.drift_ppm);
         let age_ns = m.saturating_sub(anchor.mono_ns());
         let holdover_max_ns = duration_ns(self.config.holdover_uncertainty_max);
+        // Holdover is judged on the quartz (carried from the last independent agreement),
+        // which contains every later quartz-assisted agreement: never longer than it allows.
+        let holdover_ns = st.quartz.at(m).map_or(u64::MAX, |q| q.uncertainty_ns());
         let status = if st.synchronized && age_ns <= duration_ns(self.config.synchronized_age_max) {
             TimeStatus::Synchronized
-        } else if carried.uncertainty_ns() <= holdover_max_ns {
+        } else if holdover_ns.max(carried.uncertainty_ns()) <= holdover_max_ns {
             TimeStatus::Holdover
         } else {
             TimeStatus::Unsynchronized
@@ -378,7 +498,7 @@ impl Arbiter {
                 reason: format!(
                     "no majority for {} ms and holdover uncertainty {} ms exceeds {} ms",
                     age_ns / 1_000_000,
-                    carried.uncertainty_ns() / 1_000_000,
+                    holdover_ns.max(carried.uncertainty_ns()) / 1_000_000,
                     holdover_max_ns / 1_000_000
                 ),
             });
@@ -405,14 +525,16 @@ impl Arbiter {
     pub fn stamp(&self) -> Result<Stamp, ClockError> {
         let mut st = lock(&self.state);
         let issued = self.issue(&mut st);
-        let quorum = st.sources.len() / 2 + 1;
+        let (quorum, voters) = (st.quorum, st.voters);
         let sources = Self::reports(&st);
         self.deliver(st);
         let (timestamp, agreement_age, clamped) = issued?;
-        Ok(Stamp { timestamp, sources, quorum, agreement_age, clamped })
+        Ok(Stamp { timestamp, sources, quorum, voters, agreement_age, clamped })
     }
 
-    /// Every source's outcome at the last vote (also when no stamp can be issued).
+    /// Every source's outcome at the last vote (also when no stamp can be issued), the
+    /// quartz last (named `quartz`: `not-polled` before the first agreement, `stale` once its
+    /// interval passed the holdover bound and it no longer votes).
     pub fn sources(&self) -> Vec<SourceReport> {
         Self::reports(&lock(&self.state))
     }
@@ -425,6 +547,11 @@ impl Arbiter {
                 kind: s.kind,
                 outcome: s.outcome.clone(),
             })
+            .chain(std::iter::once(SourceReport {
+                name: QUARTZ_NAME.to_owned(),
+                kind: Source::Quartz,
+                outcome: st.quartz_outcome.clone(),
+            }))
             .collect()
     }
 

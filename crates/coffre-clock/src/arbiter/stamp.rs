@@ -64,6 +64,7 @@ pub struct Stamp {
     pub(crate) timestamp: Timestamp,
     pub(crate) sources: Vec<SourceReport>,
     pub(crate) quorum: usize,
+    pub(crate) voters: usize,
     pub(crate) agreement_age: Duration,
     pub(crate) clamped: bool,
 }
@@ -79,14 +80,21 @@ impl Stamp {
         self.timestamp.status()
     }
 
-    /// Every configured source and its outcome at the last vote.
+    /// Every configured source and its outcome at the last vote, the quartz last.
     pub fn sources(&self) -> &[SourceReport] {
         &self.sources
     }
 
-    /// How many sources had to agree (a strict majority of those configured).
+    /// How many voters had to agree at the last vote: a strict majority of [`Stamp::voters`]
+    /// (or of the external sources alone, which the quartz can never veto).
     pub fn quorum(&self) -> usize {
         self.quorum
+    }
+
+    /// Voters at the last vote: the configured external sources (silent ones included), plus
+    /// the quartz when it was disciplined within the holdover bound.
+    pub fn voters(&self) -> usize {
+        self.voters
     }
 
     /// Monotonic time since the agreement the stamp is carried from.
