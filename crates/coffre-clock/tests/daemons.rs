@@ -1,12 +1,9 @@
-//! Real daemons: two `chronyd` instances serving NTP on 127.0.0.1 and a `gpsd` fed NMEA over
-//! UDP by the test. The arbiter must synchronise from all three, then reject the GPS as a
-//! falseticker once its feed lies by ten minutes.
-//!
-//! Three voters are needed to outvote one liar. We run two independent chronyd processes
-//! (each `local stratum 10`, serving this host's clock, `-x` so they never touch it) rather
-//! than querying one server twice: two processes are two failure domains for the protocol
-//! path, honestly, though both read the same host clock (which is also what the test feeds to
-//! gpsd as "GPS" time, so every honest source agrees by construction).
+//! Real daemons, as issue 4 asks: one `chronyd` serving NTP on 127.0.0.1 (`local stratum 10`,
+//! serving this host's clock, `-x` so it never touches it) and one `gpsd` fed NMEA over UDP by
+//! the test, plus the arbiter's quartz. The arbiter must synchronise from both, then reject
+//! the GPS as a falseticker once its feed lies by ten minutes: NTP and the disciplined quartz
+//! are 2 of 3 voters. The feed is this host's clock, so every honest source agrees by
+//! construction.
 //!
 //! Missing `chronyd`/`gpsd`: with `COFFRE_REQUIRE_DAEMONS=1` the tests fail, otherwise they
 //! print a notice and pass vacuously. Every wait is bounded; daemons are killed on drop.
@@ -14,8 +11,8 @@
 use coffre_clock::gps::{GpsConfig, GpsdSource};
 use coffre_clock::ntp::{NtpConfig, SntpSource};
 use coffre_clock::{
-    query_status, Arbiter, ArbiterConfig, Clock, MonotonicClock, Source, SourceError,
-    SourceOutcome, StatusQuery, SystemMonotonic, TimeSource, TimeStatus,
+    query_status, Arbiter, ArbiterConfig, Clock, ClockError, ClockEventKind, MonotonicClock,
+    Source, SourceError, SourceOutcome, StatusQuery, SystemMonotonic, TimeSource, TimeStatus,
 };
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
@@ -245,22 +242,44 @@ fn gpsd_source_reads_the_fed_nmea_time() {
     assert!(carried.earliest_ns() <= now && now <= carried.latest_ns(), "{carried:?} vs {now}");
 }
 
+fn outcome_of(arbiter: &Arbiter, kind: Source) -> SourceOutcome {
+    arbiter.sources().into_iter().find(|s| s.kind == kind).map(|s| s.outcome).unwrap()
+}
+
+/// One chronyd, one gpsd fed by a [`Feeder`], both answering; the gpsd feed starts `lie_ns`
+/// off.
+struct Daemons {
+    _ntp: Daemon,
+    _gpsd: Daemon,
+    ntp: SocketAddr,
+    json: SocketAddr,
+    feeder: Feeder,
+}
+
+fn start_one_of_each(lie_ns: i64) -> Option<Daemons> {
+    let (chronyd, gpsd) = daemons()?;
+    let (ntp_daemon, ntp) = start_chronyd(&chronyd);
+    let (gpsd_daemon, json, feed) = start_gpsd(&gpsd);
+    let feeder = Feeder::start(feed);
+    feeder.lie_ns.store(lie_ns, Ordering::SeqCst);
+    wait_for(&mut SntpSource::new(ntp, ntp_config()), Duration::from_secs(10)).expect("chronyd up");
+    wait_for(&mut GpsdSource::new(json, gps_config()), Duration::from_secs(10)).expect("gpsd up");
+    Some(Daemons { _ntp: ntp_daemon, _gpsd: gpsd_daemon, ntp, json, feeder })
+}
+
+fn gps_ntp_arbiter(d: &Daemons) -> Arbiter {
+    Arbiter::new(ArbiterConfig::default(), Arc::new(SystemMonotonic::new()))
+        .with_source(GpsdSource::new(d.json, gps_config()), Duration::ZERO)
+        .with_source(SntpSource::new(d.ntp, ntp_config()), Duration::ZERO)
+}
+
 #[test]
 fn arbiter_synchronises_from_chronyd_and_gpsd_then_rejects_a_gps_lying_by_ten_minutes() {
-    let Some((chronyd, gpsd)) = daemons() else { return };
-    let (_ntp_a, addr_a) = start_chronyd(&chronyd);
-    let (_ntp_b, addr_b) = start_chronyd(&chronyd);
-    let (_gpsd, json, feed) = start_gpsd(&gpsd);
-    let feeder = Feeder::start(feed);
-    for addr in [addr_a, addr_b] {
-        wait_for(&mut SntpSource::new(addr, ntp_config()), Duration::from_secs(10))
-            .expect("chronyd up");
-    }
-    let arbiter = Arbiter::new(ArbiterConfig::default(), Arc::new(SystemMonotonic::new()))
-        .with_source(GpsdSource::new(json, gps_config()), Duration::ZERO)
-        .with_source(SntpSource::new(addr_a, ntp_config()), Duration::ZERO)
-        .with_source(SntpSource::new(addr_b, ntp_config()), Duration::ZERO);
+    let Some(d) = start_one_of_each(0) else { return };
+    let arbiter = gps_ntp_arbiter(&d);
 
+    // GPS and NTP agree first (the quartz cannot vote before it is disciplined), then the
+    // quartz joins them.
     let all_agree =
         |a: &Arbiter| a.sources().iter().all(|s| matches!(s.outcome, SourceOutcome::Agreed(_)));
     let mut polls = 0;
@@ -269,63 +288,89 @@ fn arbiter_synchronises_from_chronyd_and_gpsd_then_rejects_a_gps_lying_by_ten_mi
         arbiter.poll();
         polls += 1;
     }
-    let stamp = arbiter.now().unwrap();
+    let stamp = arbiter.stamp().unwrap();
     let now = system_now_ns();
-    assert_eq!(stamp.status(), TimeStatus::Synchronized);
-    assert!(stamp.agreed().contains(Source::Gps) && stamp.agreed().contains(Source::Ntp));
-    assert!(
-        stamp.earliest_ns() <= now && now <= stamp.latest_ns() + 1_000_000,
-        "{stamp:?} vs {now}"
-    );
+    let ts = stamp.timestamp();
+    assert_eq!((stamp.quorum(), stamp.voters()), (2, 3), "{stamp:?}");
+    assert_eq!(ts.status(), TimeStatus::Synchronized);
+    for kind in [Source::Gps, Source::Ntp, Source::Quartz] {
+        assert!(ts.agreed().contains(kind), "{kind:?} in {ts:?}");
+    }
+    assert!(ts.earliest_ns() <= now && now <= ts.latest_ns() + 1_000_000, "{ts:?} vs {now}");
 
-    feeder.lie_ns.store(-TEN_MINUTES_NS, Ordering::SeqCst);
-    let gps_is_false = |a: &Arbiter| {
-        a.sources()
-            .iter()
-            .any(|s| s.kind == Source::Gps && matches!(s.outcome, SourceOutcome::Falseticker(_)))
-    };
+    d.feeder.lie_ns.store(-TEN_MINUTES_NS, Ordering::SeqCst);
     let mut polls = 0;
-    while !gps_is_false(&arbiter) {
+    while !matches!(outcome_of(&arbiter, Source::Gps), SourceOutcome::Falseticker(_)) {
         assert!(polls < 10, "lying GPS not rejected: {:?}", arbiter.sources());
         arbiter.poll();
         polls += 1;
     }
-    let stamp = arbiter.stamp().unwrap();
-    let now = system_now_ns();
-    let ts = stamp.timestamp();
-    assert_eq!(ts.status(), TimeStatus::Synchronized);
-    assert!(ts.rejected().contains(Source::Gps) && !ts.agreed().contains(Source::Gps));
-    assert!(ts.earliest_ns() <= now && now <= ts.latest_ns() + 1_000_000, "{ts:?} vs {now}");
-    assert!(arbiter
-        .events()
-        .iter()
-        .any(|e| matches!(&e.kind, coffre_clock::ClockEventKind::Falseticker { source, .. } if source.starts_with("gpsd"))));
+    let lie = outcome_of(&arbiter, Source::Gps).sample().unwrap();
+    let truth = system_now_ns();
+    assert!(lie.latest_ns() + 500_000_000_000 < truth, "gpsd relayed the lie: {lie:?}");
+    // Several stamps: each Synchronized from NTP + quartz, each containing the host's time.
+    for _ in 0..3 {
+        arbiter.poll();
+        let before = system_now_ns();
+        let stamp = arbiter.stamp().unwrap();
+        let after = system_now_ns();
+        let ts = stamp.timestamp();
+        assert_eq!(ts.status(), TimeStatus::Synchronized, "{stamp:?}");
+        assert!(ts.rejected().contains(Source::Gps) && !ts.agreed().contains(Source::Gps));
+        assert!(ts.agreed().contains(Source::Ntp) && ts.agreed().contains(Source::Quartz));
+        // The stamp is taken between the two readings of the host clock.
+        assert!(ts.earliest_ns() <= after && before <= ts.latest_ns() + 1_000_000, "{ts:?}");
+        assert!(matches!(outcome_of(&arbiter, Source::Gps), SourceOutcome::Falseticker(_)));
+    }
+    assert!(arbiter.events().iter().any(|e| matches!(
+        &e.kind,
+        ClockEventKind::Falseticker { source, .. } if source.starts_with("gpsd")
+    )));
+}
+
+#[test]
+fn chronyd_and_a_gpsd_lying_from_the_start_refuse_to_stamp() {
+    // Before any agreement the quartz has nothing to say: GPS and NTP disagreeing are a tie,
+    // and no record may be dated.
+    let Some(d) = start_one_of_each(-TEN_MINUTES_NS) else { return };
+    let arbiter = gps_ntp_arbiter(&d);
+    for _ in 0..3 {
+        arbiter.poll();
+        let refused = arbiter.stamp().unwrap_err();
+        let ClockError::Unsynchronized { reason } = refused else { panic!("{refused:?}") };
+        assert!(reason.contains("disagree"), "{reason}");
+    }
+    assert!(matches!(outcome_of(&arbiter, Source::Gps), SourceOutcome::NoMajority(_)));
+    assert!(matches!(outcome_of(&arbiter, Source::Ntp), SourceOutcome::NoMajority(_)));
+    assert_eq!(outcome_of(&arbiter, Source::Quartz), SourceOutcome::NotPolled);
+    // The feed turns honest: synchronized.
+    d.feeder.lie_ns.store(0, Ordering::SeqCst);
+    let mut polls = 0;
+    while arbiter.now().is_err() {
+        assert!(polls < 10, "no agreement after the feed turned honest: {:?}", arbiter.sources());
+        arbiter.poll();
+        polls += 1;
+    }
+    assert_eq!(arbiter.now().unwrap().status(), TimeStatus::Synchronized);
 }
 
 #[test]
 fn status_query_reports_every_source_and_the_stamp() {
-    let Some((chronyd, gpsd)) = daemons() else { return };
-    let (_ntp_a, addr_a) = start_chronyd(&chronyd);
-    let (_ntp_b, addr_b) = start_chronyd(&chronyd);
-    let (_gpsd, json, feed) = start_gpsd(&gpsd);
-    let _feeder = Feeder::start(feed);
-    for addr in [addr_a, addr_b] {
-        wait_for(&mut SntpSource::new(addr, ntp_config()), Duration::from_secs(10))
-            .expect("chronyd up");
-    }
-    wait_for(&mut GpsdSource::new(json, gps_config()), Duration::from_secs(10)).expect("gpsd up");
+    let Some(d) = start_one_of_each(0) else { return };
     let query = StatusQuery {
-        ntp: vec![addr_a.to_string(), addr_b.to_string()],
-        gpsd: vec![json.to_string()],
+        ntp: vec![d.ntp.to_string()],
+        gpsd: vec![d.json.to_string()],
         ntp_config: ntp_config(),
         gps_config: gps_config(),
         ..StatusQuery::default()
     };
     let report = query_status(&query);
     let text = report.to_string();
+    // GPS, NTP and the (one-shot, so never disciplined) quartz.
     assert_eq!(report.sources.len(), 3, "{text}");
     assert!(report.stamp.is_ok(), "{text}");
-    assert!(text.contains("Synchronized") && text.contains(&format!("ntp {addr_a}")), "{text}");
+    assert!(text.contains("Synchronized") && text.contains(&format!("ntp {}", d.ntp)), "{text}");
+    assert!(text.contains("quartz") && text.contains("quorum 2/2"), "{text}");
     assert!(Arbiter::now(&Arbiter::new(
         ArbiterConfig::default(),
         Arc::new(SystemMonotonic::new())
