@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Without any source, queries the local daemons: NTP at 127.0.0.1:123 and gpsd at
-//! 127.0.0.1:2947. Exits 0 with a stamp, 1 when the arbiter refuses to stamp, 2 on bad usage.
+//! 127.0.0.1:2947. Exits 0 with a stamp, 1 when the arbiter refuses to stamp (no majority, or
+//! the sources disagree), 2 on bad usage. A single query never disciplines the quartz, so it is
+//! listed as `not-polled` and the external sources alone must agree.
 //! The query and formatting live in `coffre_clock::query_status` / `format_status`, which the
 //! CLI's `coffre clock status` reuses.
 
