@@ -174,8 +174,38 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             let next = rolling.iter().filter(|e| e.kind == 1).map(|e| e.arg).max().unwrap_or(0);
             rolling.push(Entry { kind: 1, arg: next.saturating_add(40), bytes: vec![0; 64] });
             out.push(("stray-zero-segment".to_string(), encode_entries(FLAG_WRITABLE, &rolling)));
+            out.push(("crash-table-entry".to_string(), table_entry_past_4_gib(&entries)));
         }
     }
     out.push(("template-manifest-only".to_string(), vec![FLAG_TEMPLATE_MANIFEST | FLAG_WRITABLE]));
     out
+}
+
+/// Fuzz finding, fixed (crates/coffre-log/src/segment.rs, its regression unit test): a sealed
+/// segment whose offset table's entry 1 is 0xFFFFFFFF, in a log whose manifest allows segments
+/// of 4 GiB - 1, made reading record 0 allocate a 4 GiB frame buffer. The table checksum in
+/// the footer is recomputed here and the other CRCs by `FLAG_REPAIR`, so only the bound on the
+/// entry can stop it.
+fn table_entry_past_4_gib(entries: &[Entry]) -> Vec<u8> {
+    let mut entries = entries.to_vec();
+    if let Some(manifest) = entries.iter_mut().find(|e| e.kind == 0) {
+        // Manifest bytes 16..24: segment_size_bytes (docs/FORMAT.md).
+        manifest.bytes[16..24].copy_from_slice(&u64::from(u32::MAX).to_le_bytes());
+    }
+    let sealed = entries
+        .iter_mut()
+        .filter(|e| e.kind == 1)
+        .min_by_key(|e| e.arg)
+        .expect("the sample log has segments");
+    let b = &mut sealed.bytes;
+    let footer = b.len() - 48;
+    assert_eq!(&b[footer..footer + 8], b"COFFSEAL", "segment 0 of the sample log is sealed");
+    let le_u64 = |x: &[u8]| u64::from_le_bytes(x.try_into().expect("8 bytes"));
+    let count = le_u64(&b[footer + 16..footer + 24]) as usize;
+    let records_end = le_u64(&b[footer + 24..footer + 32]) as usize;
+    assert!(count >= 2, "segment 0 holds two records or more");
+    b[records_end + 4..records_end + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let table_crc = crc32fast::hash(&b[records_end..records_end + 4 * count]);
+    b[footer + 32..footer + 36].copy_from_slice(&table_crc.to_le_bytes());
+    encode_entries(FLAG_REPAIR | FLAG_WRITABLE, &entries)
 }

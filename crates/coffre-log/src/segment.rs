@@ -463,7 +463,7 @@ impl SealedSegment {
 mod tests {
     use super::*;
 
-    /// Fuzz finding (fuzz/corpus/log_open_dir/seed-crash-offset-table-4gib): a sealed segment
+    /// Fuzz finding (fuzz/corpus/log_open_dir/seed-crash-table-entry): a sealed segment
     /// whose offset table's entry 1 is 0xFFFFFFFF, in a log whose manifest allows 4 GiB - 1
     /// segments, made `read(0)` allocate a 4 GiB frame buffer. The table entry is now bounded
     /// by the segment's record area first.
