@@ -8,8 +8,8 @@
 //! sequence). It is the fallback copy for a torn head write; open ignores an invalid slot (a
 //! torn write looks the same), the valid current slot is used, and the next tree sync
 //! overwrites the stale slot. A flip there changes nothing the log uses or vouches for.
-//! `coffre.lock` (empty, holds only an OS lock) and `retention.state` (engineer F's derived
-//! cache, checked by retention's own tests) are not part of this test.
+//! `coffre.lock` (empty, holds only an OS lock) is not part of this test; `retention.state`
+//! is flipped byte by byte in tests/corruption_sweeps.rs (which also truncates every file).
 
 mod checkpoint_support;
 
