@@ -36,10 +36,10 @@ pub use verify::{VerifyPhase, VerifyProgress, VerifyReport};
 // Retention, legal holds and purge (docs/RETENTION.md); system records (docs/FORMAT.md).
 pub mod retention;
 pub mod system;
-pub use retention::{HoldId, LegalHold, PurgeReport, RetentionPolicy};
-pub use system::SYSTEM_RECORD_PREFIX;
 pub use log::{Log, LogIter, LogStats, LOCK_FILE};
 pub use manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE};
 pub use options::{Durability, LogOptions, Preallocation};
 pub use record::{Receipt, Record};
 pub use recovery::{RecoveryReport, TornTail};
+pub use retention::{HoldId, LegalHold, PurgeReport, RetentionPolicy};
+pub use system::SYSTEM_RECORD_PREFIX;

@@ -128,8 +128,11 @@ fn a_trusted_key_alone_catches_a_log_resigned_by_another_key() {
     append(&forged, 0, 20);
     forged.checkpoint().unwrap();
     drop(forged);
-    let audited =
-        LogOptions { checkpoint_signer: None, trusted_verifier: Some(signer().verifier()), ..opts() };
+    let audited = LogOptions {
+        checkpoint_signer: None,
+        trusted_verifier: Some(signer().verifier()),
+        ..opts()
+    };
     let err = Log::open(forged_dir.path(), audited.clone()).unwrap_err();
     assert!(is_tamper(&err), "{err}");
     assert!(is_tamper(&Log::open_read_only(forged_dir.path(), audited.clone()).unwrap_err()));
