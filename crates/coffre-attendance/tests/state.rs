@@ -714,3 +714,93 @@ fn batch_preparation_verifies_signatures_together_and_catches_repeats() {
     assert_eq!(results[2], Err(RuleError::RepeatedInBatch { position: 0 }));
     assert!(matches!(results[3], Ok(Prepare::Append(_))));
 }
+
+fn tablet() -> SigningKey {
+    SigningKey::from_bytes(&[0x42; 32])
+}
+
+/// `s` signs S1 v1 on `device` (a fixed-QR roll call).
+fn signs_on(device: &SigningKey, s: &Student, token: &[u8; 32]) -> EventBody {
+    let signer = Signer::Student(s.clone());
+    EventBody::StudentSigned(StudentSigned {
+        session: s1(),
+        version: 1,
+        student: s.clone(),
+        attestation: signatures::sign(device, &s1(), 1, &signer, token, T0),
+    })
+}
+
+#[test]
+fn a_shared_device_signs_only_for_the_signers_it_is_enrolled_for() {
+    let mut fx = Fx::ready();
+    let before = T0 - 86_400 * S;
+    // The classroom tablet is enrolled for alice, then for bob: one device, two signers.
+    let for_alice = fx.ok(enrol(Signer::Student(alice()), &tablet()), before);
+    let for_bob = fx.ok(enrol(Signer::Student(bob()), &tablet()), before);
+    let record = fx.state.key(&tablet().verifying_key().to_bytes()).unwrap();
+    assert!(record.is_shared());
+    assert_eq!(record.enrolled.index, for_alice);
+    assert_eq!(record.enrolment_for(&Signer::Student(bob())).unwrap().index, for_bob);
+    assert_eq!(record.enrolment_for(&Signer::Student(chloe())), None);
+    // Enrolling it twice for the same signer, or in another establishment, is refused.
+    assert_eq!(
+        fx.run(enrol(Signer::Student(bob()), &tablet()), before),
+        Err(RuleError::KeyAlreadyEnrolled)
+    );
+    let elsewhere = EventBody::SignerKeyEnrolled(SignerKeyEnrolled {
+        establishment: est("E2"),
+        signer: Signer::Student(chloe()),
+        public_key: tablet().verifying_key().to_bytes(),
+        by: admin(),
+    });
+    assert_eq!(fx.run(elsewhere, before), Err(RuleError::KeyOfOtherEstablishment));
+
+    fx.ok(open(s1(), 1, RollCallMode::FixedQr, t1()), T0 - 5 * MIN);
+    let token = secret(&s1(), 1).fixed_token();
+    fx.ok(signs_on(&tablet(), &alice(), &token), T0);
+    fx.ok(signs_on(&tablet(), &bob(), &token), T0);
+    // Chloe is not enrolled on the tablet: her signature made with it is still refused.
+    assert_eq!(fx.run(signs_on(&tablet(), &chloe(), &token), T0), Err(RuleError::KeyNotForSigner));
+    // Nor is alice's phone usable for chloe, though alice also signs on a shared tablet.
+    assert_eq!(
+        fx.run(signs_on(&key_of(&alice()), &chloe(), &token), T0),
+        Err(RuleError::KeyNotForSigner)
+    );
+    // Revoking the tablet revokes it for everyone, and closes it to new signers.
+    let revoked = fx.ok(
+        EventBody::SignerKeyRevoked(SignerKeyRevoked {
+            establishment: est("E1"),
+            public_key: tablet().verifying_key().to_bytes(),
+            by: admin(),
+            reason: reason("tablette perdue"),
+        }),
+        T0,
+    );
+    assert_eq!(
+        fx.run(enrol(Signer::Student(chloe()), &tablet()), T0),
+        Err(RuleError::RevokedKey { revoked_index: revoked })
+    );
+    // The replayed log gives the same device record.
+    let replayed = fx.replayed();
+    assert_eq!(
+        replayed.key(&tablet().verifying_key().to_bytes()),
+        fx.state.key(&tablet().verifying_key().to_bytes())
+    );
+    assert!(replayed.anomalies().is_empty());
+}
+
+#[test]
+fn one_batch_may_enrol_a_device_for_several_signers_but_each_once() {
+    let fx = Fx::ready();
+    let mut fx = fx;
+    let before = T0 - 86_400 * S;
+    let batch = vec![
+        fx.event(enrol(Signer::Student(alice()), &tablet())),
+        fx.event(enrol(Signer::Student(bob()), &tablet())),
+        fx.event(enrol(Signer::Student(alice()), &tablet())),
+    ];
+    let results = fx.state.prepare_batch(&batch, ts(before));
+    assert!(matches!(results[0], Ok(Prepare::Append(_))));
+    assert!(matches!(results[1], Ok(Prepare::Append(_))));
+    assert_eq!(results[2], Err(RuleError::RepeatedInBatch { position: 0 }));
+}

@@ -112,14 +112,16 @@ fn scope_indexes(
             }
             out.insert(entry.recorded.index);
             out.extend(entry.voided_by.iter().map(|c| c.recorded.index));
-            if let EntryKind::Signed { public_key, .. } = &entry.kind {
-                keys.insert(*public_key);
+            if let EntryKind::Signed { public_key, signer, .. } = &entry.kind {
+                keys.insert((*public_key, signer.clone()));
             }
         }
     }
-    for public_key in keys {
+    // A shared device's enrolments for the signers that signed in scope (not for other
+    // people: a student scope must not list the other users of a classroom tablet).
+    for (public_key, signer) in keys {
         if let Some(k) = state.key(&public_key) {
-            out.insert(k.enrolled.index);
+            out.extend(k.enrolment_for(&signer).map(|e| e.index));
             out.extend(k.revoked.iter().map(|r| r.index));
         }
     }

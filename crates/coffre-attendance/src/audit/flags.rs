@@ -2,7 +2,7 @@
 //! reported, never hidden, never fatal: each has innocent explanations too.
 
 use crate::events::{Event, EventBody};
-use crate::identity::{SessionRef, Signer};
+use crate::identity::{SessionRef, Signer, Student};
 use crate::qr;
 use crate::state::rules::DEFAULT_GRACE_NS;
 use crate::state::{AttendanceState, EntryKind};
@@ -10,8 +10,9 @@ use coffre_clock::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// Students signing with one key in one session version before it is flagged.
-pub const SHARED_KEY_SIGNERS_MIN: usize = 2;
+/// Default of [`super::VerifyOptions::shared_device_students_max`]: a device may sign for up
+/// to this many distinct students in one session before it is flagged.
+pub const DEFAULT_SHARED_DEVICE_STUDENTS_MAX: usize = 3;
 
 /// Something implausible in the records (not an integrity failure).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,16 +32,20 @@ pub enum Flag {
         /// Window closing, UTC ns.
         closes_ns: u64,
     },
-    /// One signing key (one device) signed for several people in one session version.
-    SameDeviceManySigners {
+    /// One device (signing key) signed for more distinct students in one session (all its
+    /// versions) than the threshold: a shared device (a classroom tablet, a teacher's phone
+    /// passed around) or a student signing for friends. Teachers' signatures are not counted.
+    SameDeviceManyStudents {
         /// The session.
         session: SessionRef,
-        /// The version.
-        version: u32,
-        /// The key.
+        /// The device's public key.
         public_key: [u8; 32],
-        /// The signature records.
+        /// The distinct students it signed for, sorted.
+        students: Vec<Student>,
+        /// Its student signature records in the session, in log order.
         indexes: Vec<u64>,
+        /// The threshold exceeded (students per device per session).
+        students_max: usize,
     },
     /// A session version with a roll call has no live teacher signature.
     TeacherSignatureMissing {
@@ -70,12 +75,24 @@ impl fmt::Display for Flag {
                 "signature record {index} outside the window of {} v{version}",
                 session.session
             ),
-            Flag::SameDeviceManySigners { session, version, indexes, .. } => write!(
-                f,
-                "one key signed for {} people in {} v{version} (records {indexes:?})",
-                indexes.len(),
-                session.session
-            ),
+            Flag::SameDeviceManyStudents {
+                session,
+                public_key,
+                students,
+                indexes,
+                students_max,
+            } => {
+                let ines: Vec<&str> = students.iter().map(|s| s.ine.as_str()).collect();
+                write!(
+                    f,
+                    "device {} signed for {} students in {} (more than {students_max}): {} \
+                     (records {indexes:?})",
+                    device_text(public_key),
+                    students.len(),
+                    session.session,
+                    ines.join(", "),
+                )
+            }
             Flag::TeacherSignatureMissing { session, version } => {
                 write!(f, "no teacher signature for {} v{version}", session.session)
             }
@@ -87,6 +104,13 @@ impl fmt::Display for Flag {
             }
         }
     }
+}
+
+/// A device in reports: its key's first 8 bytes in hex (enough to tell a school's devices
+/// apart; the full key is in the flag and in the enrolment records).
+pub fn device_text(public_key: &[u8; 32]) -> String {
+    let hex: String = public_key.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{hex}…")
 }
 
 /// A signature record seen in the bundle.
@@ -108,13 +132,18 @@ fn parts(event: &Event) -> Option<(&SessionRef, u32, Signer, &crate::events::Att
     }
 }
 
-/// A key used in one session version.
-type KeyUse = (SessionRef, u32, [u8; 32]);
+/// A device used in one session (all versions).
+type DeviceUse = (SessionRef, [u8; 32]);
 
-/// Every flag over the signatures and the rebuilt state.
-pub(crate) fn flags(state: &AttendanceState, signatures: &[SignatureSeen<'_>]) -> Vec<Flag> {
+/// Every flag over the signatures and the rebuilt state; a device is flagged when it signed
+/// for more than `shared_device_students_max` distinct students in one session.
+pub(crate) fn flags(
+    state: &AttendanceState,
+    signatures: &[SignatureSeen<'_>],
+    shared_device_students_max: usize,
+) -> Vec<Flag> {
     let mut out = Vec::new();
-    let mut by_key: BTreeMap<KeyUse, (BTreeSet<Signer>, Vec<u64>)> = BTreeMap::new();
+    let mut by_device: BTreeMap<DeviceUse, (BTreeSet<Student>, Vec<u64>)> = BTreeMap::new();
     let mut by_signature: BTreeMap<[u8; 64], Vec<u64>> = BTreeMap::new();
     let mut by_data: BTreeMap<([u8; 32], [u8; 32], u64), Vec<u64>> = BTreeMap::new();
     for seen in signatures {
@@ -137,18 +166,26 @@ pub(crate) fn flags(state: &AttendanceState, signatures: &[SignatureSeen<'_>]) -
         if attestation.challenge.get(..8) != Some(&qr::session_tag(session, version)[..]) {
             out.push(Flag::ChallengeForOtherSession { index: seen.index });
         }
-        let entry = by_key.entry((session.clone(), version, attestation.public_key)).or_default();
-        entry.0.insert(signer);
-        entry.1.push(seen.index);
+        if let Signer::Student(student) = signer {
+            let entry = by_device.entry((session.clone(), attestation.public_key)).or_default();
+            entry.0.insert(student);
+            entry.1.push(seen.index);
+        }
         by_signature.entry(attestation.signature).or_default().push(seen.index);
         by_data
             .entry((attestation.public_key, attestation.challenge, attestation.device_time_ns))
             .or_default()
             .push(seen.index);
     }
-    for ((session, version, public_key), (signers, indexes)) in by_key {
-        if signers.len() >= SHARED_KEY_SIGNERS_MIN {
-            out.push(Flag::SameDeviceManySigners { session, version, public_key, indexes });
+    for ((session, public_key), (students, indexes)) in by_device {
+        if students.len() > shared_device_students_max {
+            out.push(Flag::SameDeviceManyStudents {
+                session,
+                public_key,
+                students: students.into_iter().collect(),
+                indexes,
+                students_max: shared_device_students_max,
+            });
         }
     }
     let reused: BTreeSet<Vec<u64>> = by_signature

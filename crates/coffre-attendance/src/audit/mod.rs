@@ -17,7 +17,7 @@ mod verify;
 mod tests;
 
 pub use export::{AuditBundle, AuditRequest, ExportOptions};
-pub use flags::Flag;
+pub use flags::{device_text, Flag, DEFAULT_SHARED_DEVICE_STUDENTS_MAX};
 pub use verify::{verify_audit, verify_audit_with, VerifyOptions};
 
 use crate::events::{AuditScope, DecodeError};
@@ -67,8 +67,9 @@ pub enum RecordFault {
     /// The signing key is not enrolled by a record of the bundle before the signature.
     #[error("signing key not enrolled before the signature in this bundle")]
     UnknownSignerKey,
-    /// The key is enrolled for another signer or establishment.
-    #[error("signing key enrolled for another signer")]
+    /// The key (device) is not enrolled for this signer by a record of the bundle before the
+    /// signature (it is for someone else), or is enrolled in another establishment.
+    #[error("signing key not enrolled for this signer")]
     KeyNotForSigner,
     /// The key was revoked before the signature.
     #[error("signing key revoked by record {revoked_index} before the signature")]
@@ -178,9 +179,9 @@ pub struct RequestSummary {
 /// A verified signature's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureCheck {
-    /// The signer's public key.
+    /// The signing device's public key.
     pub public_key: [u8; 32],
-    /// The record that enrolled it.
+    /// The record that enrolled it for this signer.
     pub enrolled_at: u64,
 }
 

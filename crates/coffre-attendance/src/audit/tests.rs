@@ -288,14 +288,17 @@ fn an_auditor_checkpoint_is_linked_and_a_foreign_one_refused() {
     let options = ExportOptions { since: Some(earlier.note.clone()) };
     let bundle =
         vault.export_audit_with(&request(day_scope(&config)), &auditor(), &options).unwrap();
-    let verify = VerifyOptions { auditor_checkpoint: Some(earlier.note.clone()) };
+    let verify = VerifyOptions {
+        auditor_checkpoint: Some(earlier.note.clone()),
+        ..VerifyOptions::default()
+    };
     let report = verify_audit_with(bundle.as_bytes(), &key(), &verify).unwrap();
     assert_eq!(report.auditor_checkpoint.unwrap().size, earlier.checkpoint.size);
     assert_eq!(report.older.len(), 1);
 
     let intruder = NoteSigner::from_seed(demo::DEMO_ORIGIN, &[9; 32]).unwrap();
     let foreign = SignedCheckpoint::sign(&earlier.checkpoint, &intruder).unwrap();
-    let verify = VerifyOptions { auditor_checkpoint: Some(foreign) };
+    let verify = VerifyOptions { auditor_checkpoint: Some(foreign), ..VerifyOptions::default() };
     assert!(matches!(
         verify_audit_with(bundle.as_bytes(), &key(), &verify),
         Err(AuditError::Checkpoint { which: "auditor", .. })

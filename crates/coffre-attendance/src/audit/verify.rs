@@ -9,7 +9,7 @@
 //! that signer and not revoked, and the signature verifies. Then the sheets are rebuilt and
 //! the plausibility flags computed.
 
-use super::flags::{flags, SignatureSeen};
+use super::flags::{flags, SignatureSeen, DEFAULT_SHARED_DEVICE_STUDENTS_MAX};
 use super::format::{self, BundleParts, LinkPart, RecordPart};
 use super::manifest::{left_out_digest, records_digest, Manifest};
 use super::{AuditError, AuditReport, RecordCheck, RecordFault, RequestSummary, SignatureCheck};
@@ -28,12 +28,25 @@ use coffre_log::{Hash, HashAlgorithm};
 use std::collections::HashMap;
 
 /// Verification choices.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyOptions {
     /// A checkpoint the auditor already holds (signed note): the bundle must prove the log
     /// only grew since it (it must equal the anchor or the latest checkpoint, or be one of
     /// the bundle's older checkpoints).
     pub auditor_checkpoint: Option<String>,
+    /// A device (signing key) that signed for more distinct students than this in one
+    /// session is flagged ([`super::Flag::SameDeviceManyStudents`]); default
+    /// [`DEFAULT_SHARED_DEVICE_STUDENTS_MAX`] (3).
+    pub shared_device_students_max: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            auditor_checkpoint: None,
+            shared_device_students_max: DEFAULT_SHARED_DEVICE_STUDENTS_MAX,
+        }
+    }
 }
 
 /// Verifies an audit bundle against the log key the auditor trusts. See the module doc.
@@ -177,7 +190,7 @@ pub fn verify_audit_with(
         .filter(|c| signatures.contains_key(&c.index))
         .map(|c| SignatureSeen { index: c.index, timestamp: c.timestamp, event: &c.event })
         .collect();
-    let flags = flags(&state, &seen);
+    let flags = flags(&state, &seen, options.shared_device_students_max);
     let records = checked
         .iter()
         .map(|c| RecordCheck {
@@ -440,10 +453,10 @@ fn check_signatures(
     checked: &[Checked],
     establishment: &EstablishmentCode,
 ) -> Result<HashMap<u64, SignatureCheck>, AuditError> {
+    /// A device: the signers it is enrolled for (with the enrolling record), in this bundle.
     struct KeyState {
         establishment: EstablishmentCode,
-        signer: Signer,
-        enrolled_at: u64,
+        signers: HashMap<Signer, u64>,
         revoked_at: Option<u64>,
         parsed: Option<ed25519_dalek::VerifyingKey>,
     }
@@ -457,14 +470,16 @@ fn check_signatures(
             return Err(fault(RecordFault::OtherEstablishment { found: found.to_string() }));
         }
         match &c.event.body {
+            // Every record is of the audited establishment (checked above), so one key's
+            // enrolments are one device's: each adds a signer (a shared device).
             EventBody::SignerKeyEnrolled(e) => {
-                keys.entry(e.public_key).or_insert(KeyState {
+                let key = keys.entry(e.public_key).or_insert_with(|| KeyState {
                     establishment: e.establishment.clone(),
-                    signer: e.signer.clone(),
-                    enrolled_at: c.index,
+                    signers: HashMap::new(),
                     revoked_at: None,
                     parsed: signatures::parse_public_key(&e.public_key).ok(),
                 });
+                key.signers.entry(e.signer.clone()).or_insert(c.index);
             }
             EventBody::SignerKeyRevoked(e) => {
                 if let Some(k) = keys.get_mut(&e.public_key) {
@@ -479,9 +494,10 @@ fn check_signatures(
         let key = keys
             .get(&attestation.public_key)
             .ok_or_else(|| fault(RecordFault::UnknownSignerKey))?;
-        if key.signer != signer || key.establishment != session.establishment {
-            return Err(fault(RecordFault::KeyNotForSigner));
-        }
+        let enrolled_at = match key.signers.get(&signer) {
+            Some(&at) if key.establishment == session.establishment => at,
+            _ => return Err(fault(RecordFault::KeyNotForSigner)),
+        };
         if let Some(revoked_index) = key.revoked_at {
             return Err(fault(RecordFault::KeyRevoked { revoked_index }));
         }
@@ -496,7 +512,7 @@ fn check_signatures(
         pending.push((c.index, check));
         out.insert(
             c.index,
-            SignatureCheck { public_key: attestation.public_key, enrolled_at: key.enrolled_at },
+            SignatureCheck { public_key: attestation.public_key, enrolled_at },
         );
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);

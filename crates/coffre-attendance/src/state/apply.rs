@@ -7,6 +7,7 @@ use super::{
 use crate::events::{self, Event, EventBody};
 use crate::identity::{SessionRef, Signer};
 use coffre_clock::Timestamp;
+use std::collections::BTreeMap;
 
 /// Why a record cannot be applied at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,21 +273,32 @@ impl AttendanceState {
                     reason: e.reason.clone(),
                 });
             }
-            EventBody::SignerKeyEnrolled(e) => {
-                if self.keys.contains_key(&e.public_key) {
-                    return Err("key already enrolled".into());
+            EventBody::SignerKeyEnrolled(e) => match self.keys.get_mut(&e.public_key) {
+                None => {
+                    self.keys.insert(
+                        e.public_key,
+                        KeyRecord {
+                            establishment: e.establishment.clone(),
+                            signers: BTreeMap::from([(e.signer.clone(), at)]),
+                            enrolled: at,
+                            revoked: None,
+                            verifying_key: crate::signatures::parse_public_key(&e.public_key)
+                                .ok(),
+                        },
+                    );
                 }
-                self.keys.insert(
-                    e.public_key,
-                    KeyRecord {
-                        establishment: e.establishment.clone(),
-                        signer: e.signer.clone(),
-                        enrolled: at,
-                        revoked: None,
-                        verifying_key: crate::signatures::parse_public_key(&e.public_key).ok(),
-                    },
-                );
-            }
+                Some(key) if key.establishment != e.establishment => {
+                    return Err("key enrolled in another establishment".into());
+                }
+                Some(key) if key.signers.contains_key(&e.signer) => {
+                    return Err("key already enrolled for this signer".into());
+                }
+                // A shared device: one more signer. Rules refuse it on a revoked key; the log
+                // is the truth, so a record that says so is applied (signatures stay refused).
+                Some(key) => {
+                    key.signers.insert(e.signer.clone(), at);
+                }
+            },
             EventBody::SignerKeyRevoked(e) => {
                 let key = self.keys.get_mut(&e.public_key).ok_or("unknown key")?;
                 key.revoked.get_or_insert(at);

@@ -118,6 +118,8 @@ impl AttendanceState {
         // Pass 3: repeats inside the batch, in order, among commands still accepted.
         let mut ids = HashMap::new();
         let mut signers = HashMap::new();
+        let mut devices = HashMap::new();
+        let mut bindings = HashMap::new();
         for (slot, result) in out.iter_mut().enumerate() {
             let Ok(Prepare::Append(prepared)) = result else { continue };
             let event = &prepared.event;
@@ -131,6 +133,22 @@ impl AttendanceState {
                     continue;
                 }
                 signers.insert(key, slot);
+            }
+            // Several enrolments of one new device in a batch are one shared device, within
+            // one establishment and once per signer, as if they came one by one.
+            if let EventBody::SignerKeyEnrolled(e) = &event.body {
+                let (establishment, first) =
+                    devices.entry(e.public_key).or_insert((e.establishment.clone(), slot)).clone();
+                if establishment != e.establishment {
+                    *result = Err(RuleError::RepeatedInBatch { position: first });
+                    continue;
+                }
+                let binding = (e.public_key, Signer::clone(&e.signer));
+                if let Some(&position) = bindings.get(&binding) {
+                    *result = Err(RuleError::RepeatedInBatch { position });
+                    continue;
+                }
+                bindings.insert(binding, slot);
             }
             ids.insert(event.request_id, slot);
         }

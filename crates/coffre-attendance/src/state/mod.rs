@@ -202,20 +202,35 @@ impl SessionState {
     }
 }
 
-/// A registered signing key.
+/// A registered signing key: one **device** (a student's phone, a teacher's tablet, a
+/// classroom tablet at the door), enrolled for one or more signers of one establishment.
+/// A device enrolled for several signers is a shared device: each enrolment is a record of its
+/// own, and a signature is accepted only for a signer the device is enrolled for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRecord {
     /// The establishment it was enrolled in.
     pub establishment: EstablishmentCode,
-    /// Its holder.
-    pub signer: Signer,
-    /// The enrolment record.
+    /// The signers it is enrolled for, each with its enrolment record (never empty).
+    pub signers: BTreeMap<Signer, Stamp>,
+    /// The first enrolment record (the device's first appearance).
     pub enrolled: Stamp,
-    /// The revocation record, if revoked.
+    /// The revocation record, if revoked (a revocation revokes the device for every signer).
     pub revoked: Option<Stamp>,
     /// The key decompressed once at enrolment (a signature check then skips the point
     /// decompression, a third of its cost); `None` if the bytes are not a usable key.
     pub(crate) verifying_key: Option<ed25519_dalek::VerifyingKey>,
+}
+
+impl KeyRecord {
+    /// The record that enrolled this key for `signer`, if it is enrolled for them.
+    pub fn enrolment_for(&self, signer: &Signer) -> Option<Stamp> {
+        self.signers.get(signer).copied()
+    }
+
+    /// Whether the device is enrolled for more than one signer.
+    pub fn is_shared(&self) -> bool {
+        self.signers.len() > 1
+    }
 }
 
 /// A record the projection could not place.

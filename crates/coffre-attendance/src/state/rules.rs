@@ -187,12 +187,17 @@ pub enum RuleError {
         /// The revocation record.
         revoked_index: u64,
     },
-    /// The key is enrolled for another signer.
-    #[error("signing key belongs to another signer")]
+    /// The key (device) is not enrolled for this signer (it is for someone else).
+    #[error("signing key not enrolled for this signer")]
     KeyNotForSigner,
-    /// The key is already enrolled.
-    #[error("signing key already enrolled")]
+    /// The key is already enrolled for this signer.
+    #[error("signing key already enrolled for this signer")]
     KeyAlreadyEnrolled,
+    /// The key is enrolled in another establishment: a device is shared only within one
+    /// establishment (an audit bundle, which holds one establishment's records, must show
+    /// every enrolment and revocation of the keys it uses).
+    #[error("signing key enrolled in another establishment")]
+    KeyOfOtherEstablishment,
     /// The public key is unusable.
     #[error("bad public key: {0}")]
     BadKey(SignatureError),
@@ -360,8 +365,18 @@ impl AttendanceState {
             EventBody::Correction(e) => self.check_correction(e)?,
             EventBody::SignerKeyEnrolled(e) => {
                 signatures::parse_public_key(&e.public_key).map_err(RuleError::BadKey)?;
-                if self.keys.contains_key(&e.public_key) {
-                    return Err(RuleError::KeyAlreadyEnrolled);
+                // A key is a device: enrolling it for one more signer makes a shared device
+                // (recorded, and flagged in audits when it signs for many students).
+                if let Some(key) = self.keys.get(&e.public_key) {
+                    if key.establishment != e.establishment {
+                        return Err(RuleError::KeyOfOtherEstablishment);
+                    }
+                    if let Some(revoked) = key.revoked {
+                        return Err(RuleError::RevokedKey { revoked_index: revoked.index });
+                    }
+                    if key.signers.contains_key(&e.signer) {
+                        return Err(RuleError::KeyAlreadyEnrolled);
+                    }
                 }
                 if let Signer::Student(s) = &e.signer {
                     check_student_plausible(s, now)?;
@@ -468,7 +483,7 @@ impl AttendanceState {
         if let Some(revoked) = record.revoked {
             return Err(RuleError::RevokedKey { revoked_index: revoked.index });
         }
-        if record.signer != *signer {
+        if !record.signers.contains_key(signer) {
             return Err(RuleError::KeyNotForSigner);
         }
         let secret = SessionSecret::derive(&self.config.qr_master_key, key, version);
