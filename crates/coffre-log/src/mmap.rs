@@ -68,3 +68,65 @@ fn map_read_only(file: &File) -> io::Result<memmap2::Mmap> {
     // private and read-only, and all access goes through bounds-checked slices.
     unsafe { memmap2::MmapOptions::new().map(file) }
 }
+
+/// A read-only shared map of the first `capacity` bytes of a tree level file
+/// (crate::tree_store), which may extend past the file's current end so that the file can
+/// grow into it without a remap.
+///
+/// Contract for the caller (the tree store upholds it; see its `maps` field): only bytes that
+/// lie inside the file *and* are no longer written to are ever read through the map. Bytes of
+/// the map past the end of the file fault (SIGBUS) when touched, so [`LevelMap::copy_at`]
+/// itself only checks the map's bounds.
+#[derive(Debug)]
+pub(crate) struct LevelMap {
+    map: memmap2::Mmap,
+}
+
+impl LevelMap {
+    /// Maps `capacity_bytes` bytes of `file` from offset 0, read-only and shared (the writer's
+    /// later `pwrite`s land in the same page-cache pages, so they become readable here).
+    pub(crate) fn map(file: &File, capacity_bytes: usize) -> io::Result<LevelMap> {
+        map_level(file, capacity_bytes).map(|map| LevelMap { map })
+    }
+
+    /// Bytes the map spans (some possibly past the end of the file).
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Copies `buf.len()` bytes from `offset`, or returns `false` (copying nothing) when the
+    /// range is not inside the map.
+    pub(crate) fn copy_at(&self, buf: &mut [u8], offset: u64) -> bool {
+        let Ok(start) = usize::try_from(offset) else { return false };
+        let Some(src) = start.checked_add(buf.len()).and_then(|end| self.map.get(start..end))
+        else {
+            return false;
+        };
+        buf.copy_from_slice(src);
+        true
+    }
+}
+
+#[allow(unsafe_code)]
+fn map_level(file: &File, capacity_bytes: usize) -> io::Result<memmap2::Mmap> {
+    // SAFETY: memmap2's conditions are that the mapped bytes are neither modified while
+    // borrowed nor cut from the file (a read past the end of the file raises SIGBUS). A level
+    // file is mapped only by the one writable TreeStore of its directory (the log's directory
+    // lock, held for the store's whole life, excludes a second writer in any process; a
+    // read-only store never maps, because another process may truncate under it), and the
+    // store reads through the map only entries `< len >> level`, after loading `len` under
+    // the read side of its map lock:
+    // - Not modified: every hash below `len` was written (by `pwrite`, into the same page
+    //   cache pages the map shows) before `len` was published with Release, and is never
+    //   written again while it stays below `len`; appends write only at or past `len`.
+    // - Not cut: those bytes lie inside the file (a level file holds at least the entries
+    //   `len` implies: `admit_level` at open, `append_leaves` before publishing). The only
+    //   in-place shrink while a map lives, `TreeStore::truncate`, lowers `len` and cuts the
+    //   files while holding the write side of the map lock, so no read is in flight over the
+    //   bytes it cuts and no later read asks for them. `replace` unlinks files (a map keeps
+    //   its inode alive) before creating new ones. Mapping past the current end is allowed
+    //   (POSIX); those pages are never touched until appends have filled them.
+    // What remains outside the store's control, as for sealed segments (docs/FORMAT.md): no
+    // other program writes or truncates the tree's files while the log is open.
+    unsafe { memmap2::MmapOptions::new().len(capacity_bytes).map(file) }
+}

@@ -4,8 +4,10 @@
 //! subtrees of `2^k` leaves in order: entry `i` covers leaves `i << k .. (i + 1) << k`. Level 0
 //! holds the leaf hashes. Appending a leaf writes it and every parent it completes, computed
 //! from an in-memory frontier (O(1) amortised hashes, no reads). A root or proof reads O(log n)
-//! stored hashes with `pread` and re-hashes no leaf; nothing but the O(log n) frontier is kept
-//! in memory.
+//! stored hashes and re-hashes no leaf; nothing but the O(log n) frontier is kept in memory.
+//! A writable store on OS files reads them through read-only memory maps of the level files
+//! (module `maps`; no system call per hash); a read-only store, or one on a backend without
+//! OS files, reads them with `pread`.
 //!
 //! # Durability
 //!
@@ -27,6 +29,7 @@ mod check;
 mod error;
 mod files;
 mod format;
+mod maps;
 mod proofs;
 
 pub use error::TreeStoreError;
@@ -40,7 +43,8 @@ use files::{
     read_head, sync_dir, write_head_slot, LevelFile, HEAD_FILE_NAME, TREE_DIR_NAME,
 };
 use format::{entry_offset, HeadSlot, LevelHeader, TreeId};
-use parking_lot::Mutex;
+use maps::LevelMaps;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -70,6 +74,14 @@ pub struct TreeStore {
     writer: Option<Mutex<Writer>>,
     /// Set after a failed sync or recovery: what is on disk is unknown.
     poisoned: AtomicBool,
+    /// Read-only maps of the level files; only a writable store maps (a read-only one may
+    /// share its files with a writer in another process, which can cut them under it).
+    /// Soundness rests on three rules: a reader loads `len` only after taking the read side
+    /// and reads through a map only entries below `len`; the writer publishes `len` only after
+    /// writing every entry below it, and never rewrites an entry below `len`; `truncate`
+    /// lowers `len` and cuts the files under the write side. Only the writer (holding
+    /// `writer`) replaces maps.
+    maps: RwLock<LevelMaps>,
 }
 
 /// State only the writer touches.
@@ -267,9 +279,18 @@ impl TreeStore {
             durable_len: AtomicU64::new(durable),
             writer: None,
             poisoned: AtomicBool::new(false),
+            maps: RwLock::new(LevelMaps::empty()),
         };
         if !writable {
             return Ok(store);
+        }
+        {
+            let mut maps = store.maps.write();
+            for (level, cell) in (0u32..).zip(store.levels.iter()) {
+                if let Some(file) = cell.get() {
+                    maps.remap(level, &**file, entry_offset(durable >> level));
+                }
+            }
         }
         let frontier = store.read_frontier(durable)?;
         let writer =
@@ -339,6 +360,7 @@ impl TreeStore {
             }
             position += chunk.len() as u64;
         }
+        self.grow_maps(new_len);
         writer.frontier = frontier;
         // Release: readers that see the new length also see every hash written above.
         self.len.store(new_len, Ordering::Release);
@@ -407,16 +429,40 @@ impl TreeStore {
         if leaves < self.durable_len() {
             self.write_head(writer, leaves)?;
         }
-        self.len.store(leaves, Ordering::Release);
-        for (level, cell) in (0u32..).zip(self.levels.iter()) {
-            if let Some(file) = cell.get() {
-                let path = level_path(&self.tree_dir, level);
-                file.set_len(entry_offset(leaves >> level)).map_err(io_error(&path))?;
-                writer.dirty_levels |= 1 << level;
+        {
+            // No reader is inside a map while its files shrink, and every later reader sees
+            // the lowered length: see the `maps` field. The maps themselves stay: they only
+            // span bytes past the new ends, which no reader asks for until appends refill them.
+            let _maps = self.maps.write();
+            self.len.store(leaves, Ordering::Release);
+            for (level, cell) in (0u32..).zip(self.levels.iter()) {
+                if let Some(file) = cell.get() {
+                    let path = level_path(&self.tree_dir, level);
+                    file.set_len(entry_offset(leaves >> level)).map_err(io_error(&path))?;
+                    writer.dirty_levels |= 1 << level;
+                }
             }
         }
         writer.frontier = self.read_frontier(leaves)?;
         Ok(())
+    }
+
+    /// Remaps the levels whose entries for a tree of `len` leaves outgrew their maps. Writer
+    /// only; a no-op for read-only stores (they never map).
+    fn grow_maps(&self, len: u64) {
+        let outgrown = |maps: &LevelMaps, level: u32| {
+            len >> level > 0 && !maps.covers(level, entry_offset(len >> level))
+        };
+        let levels = 0..LEVELS_MAX as u32;
+        if self.writer.is_none() || !levels.clone().any(|l| outgrown(&self.maps.read(), l)) {
+            return;
+        }
+        let mut maps = self.maps.write();
+        for (level, cell) in levels.zip(self.levels.iter()) {
+            if let Some(file) = cell.get().filter(|_| outgrown(&maps, level)) {
+                maps.remap(level, &**file, entry_offset(len >> level));
+            }
+        }
     }
 
     /// Re-reads the head of a read-only store and exposes the leaves it now names as durable
@@ -507,13 +553,12 @@ impl TreeStore {
 
     /// Reads the stored hash `(level, index)`, which must lie inside the current length.
     fn read_hash(&self, level: u32, index: u64) -> Result<Hash, TreeStoreError> {
-        let len = self.len();
-        if level as usize >= LEVELS_MAX || index >= len >> level {
-            return Err(TreeStoreError::SubtreeOutOfRange { level, index, len });
-        }
-        let mut bytes = [0u8; HASH_LEN];
-        self.read_entries_into(level, index, &mut bytes)?;
-        Ok(Hash(bytes))
+        self.reader().subtree_hash(level, index)
+    }
+
+    /// A view for a run of reads (a whole proof) under one hold of the map lock.
+    fn reader(&self) -> Reader<'_> {
+        Reader { store: self, maps: self.maps.read() }
     }
 
     /// Reads consecutive entries of `level` from `first_index` to fill `buf` (a multiple of
@@ -556,5 +601,31 @@ impl SubtreeHashes for TreeStore {
     }
 }
 
+/// The store with the read side of its map lock held: a `truncate` waits until it is dropped.
+/// Never held by the writer while it takes the write side.
+struct Reader<'a> {
+    store: &'a TreeStore,
+    maps: RwLockReadGuard<'a, LevelMaps>,
+}
+
+impl SubtreeHashes for Reader<'_> {
+    type Error = TreeStoreError;
+
+    fn subtree_hash(&self, level: u32, index: u64) -> Result<Hash, TreeStoreError> {
+        // Loaded under the read guard: no entry below this length is cut while it is held.
+        let len = self.store.len();
+        if level as usize >= LEVELS_MAX || index >= len >> level {
+            return Err(TreeStoreError::SubtreeOutOfRange { level, index, len });
+        }
+        let mut bytes = [0u8; HASH_LEN];
+        if !self.maps.copy_at(level, entry_offset(index), &mut bytes) {
+            self.store.read_entries_into(level, index, &mut bytes)?;
+        }
+        Ok(Hash(bytes))
+    }
+}
+
+#[cfg(test)]
+mod map_tests;
 #[cfg(test)]
 mod read_count_tests;

@@ -13,7 +13,7 @@ impl TreeStore {
     /// Reads one stored hash per set bit of `size`.
     pub fn root(&self, size: u64) -> Result<Hash, TreeStoreError> {
         self.check_size(size)?;
-        tree_math::root(self.alg, self, size)
+        tree_math::root(self.alg, &self.reader(), size)
     }
 
     /// RFC 6962 audit path (leaf to root) of leaf `index` in the tree of the first `size`
@@ -23,7 +23,7 @@ impl TreeStore {
         if index >= size {
             return Err(TreeStoreError::IndexOutOfRange { index, size });
         }
-        tree_math::inclusion_path(self.alg, self, index, size)
+        tree_math::inclusion_path(self.alg, &self.reader(), index, size)
     }
 
     /// RFC 6962 consistency proof from the tree of `old_size` leaves to the tree of
@@ -37,7 +37,7 @@ impl TreeStore {
         if old_size == 0 || old_size > new_size {
             return Err(TreeStoreError::InvalidConsistencyRange { old_size, new_size });
         }
-        tree_math::consistency_path(self.alg, self, old_size, new_size)
+        tree_math::consistency_path(self.alg, &self.reader(), old_size, new_size)
     }
 
     fn check_size(&self, size: u64) -> Result<(), TreeStoreError> {

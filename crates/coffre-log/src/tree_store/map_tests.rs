@@ -1,0 +1,133 @@
+//! Hashes and proofs served through the level-file maps equal those served by `pread`,
+//! across remaps on growth, syncs and a truncate that cuts durable leaves.
+
+use super::format::entry_offset;
+use super::TreeStore;
+use crate::hash::{Hash, HashAlgorithm, HASH_LEN};
+use crate::merkle::{MemoryTree, SubtreeHashes};
+
+fn leaf(alg: HashAlgorithm, tag: u8, i: u64) -> Hash {
+    alg.leaf_hash(&[&[tag][..], &i.to_le_bytes()].concat())
+}
+
+/// Every stored hash read through the store's reader (map when covered) equals the one read
+/// by `pread`, and the model agrees; returns how many reads the maps served.
+fn assert_map_matches_pread(store: &TreeStore, model: &MemoryTree) -> u64 {
+    let len = store.len();
+    assert_eq!(model.len(), len);
+    let reader = store.reader();
+    let mut mapped = 0;
+    for level in 0..64u32 {
+        for index in 0..len >> level {
+            let mut by_pread = [0u8; HASH_LEN];
+            store.read_entries_into(level, index, &mut by_pread).unwrap();
+            let mut by_map = [0u8; HASH_LEN];
+            if reader.maps.copy_at(level, entry_offset(index), &mut by_map) {
+                assert_eq!(by_map, by_pread, "level {level} index {index}");
+                mapped += 1;
+            }
+            let got = reader.subtree_hash(level, index).unwrap();
+            assert_eq!(got, Hash(by_pread));
+            assert_eq!(got, model.subtree_hash(level, index).unwrap());
+        }
+    }
+    drop(reader);
+    for size in [1, len / 3, len / 2 + 1, len - 1, len].into_iter().filter(|&s| s > 0) {
+        assert_eq!(store.root(size).unwrap(), model.root(size));
+        for index in [0, size / 2, size - 1] {
+            assert_eq!(
+                store.inclusion_path(index, size).unwrap(),
+                model.inclusion_path(index, size)
+            );
+        }
+        for old in [1, size / 2 + 1, size] {
+            let old = old.min(size);
+            assert_eq!(
+                store.consistency_path(old, size).unwrap(),
+                model.consistency_path(old, size)
+            );
+        }
+    }
+    mapped
+}
+
+#[test]
+fn proofs_from_the_maps_equal_pread_proofs_across_sync_remap_and_truncate() {
+    let alg = HashAlgorithm::Blake3;
+    let dir = tempfile::tempdir().unwrap();
+    let store = TreeStore::create(dir.path(), alg).unwrap();
+    let mut model = MemoryTree::new(alg);
+    let mut appended = 0u64;
+
+    append(&store, &mut model, &mut appended, 0, 700);
+    let first_capacity = covered_bytes(&store, 0);
+    assert!(first_capacity >= entry_offset(700));
+    let mapped = assert_map_matches_pread(&store, &model);
+    assert_eq!(mapped, 2 * 700 - 700u64.count_ones() as u64, "every stored hash is mapped");
+
+    // Past the first map of level 0 (64 KiB = ~2,000 hashes): a remap on growth.
+    store.sync().unwrap();
+    append(&store, &mut model, &mut appended, 0, 2900);
+    assert!(covered_bytes(&store, 0) > first_capacity);
+    assert!(covered_bytes(&store, 0) >= entry_offset(3600));
+    assert_map_matches_pread(&store, &model);
+    store.sync().unwrap();
+    let reader = TreeStore::open_read_only(dir.path(), alg).unwrap();
+    assert!(!reader.maps.read().covers(0, 1), "a read-only store never maps");
+    assert_eq!(
+        reader.inclusion_path(1234, 3600).unwrap(),
+        store.inclusion_path(1234, 3600).unwrap()
+    );
+    assert_eq!(
+        reader.consistency_path(77, 3600).unwrap(),
+        store.consistency_path(77, 3600).unwrap()
+    );
+
+    // Cut durable leaves, then grow again with other leaves: nothing stale through the maps.
+    store.truncate(1500).unwrap();
+    let mut cut = MemoryTree::new(alg);
+    (0..1500).for_each(|i| cut.push_leaf_hash(leaf(alg, 0, i)));
+    assert_map_matches_pread(&store, &cut);
+    appended = 1500;
+    append(&store, &mut cut, &mut appended, 1, 2600);
+    assert_map_matches_pread(&store, &cut);
+    store.sync().unwrap();
+
+    // Reopened: mapped from the start.
+    drop(store);
+    let store = TreeStore::open(dir.path(), alg).unwrap();
+    assert!(covered_bytes(&store, 0) >= entry_offset(4100));
+    assert_map_matches_pread(&store, &cut);
+}
+
+fn append(store: &TreeStore, model: &mut MemoryTree, appended: &mut u64, tag: u8, n: u64) {
+    let alg = store.algorithm();
+    let leaves: Vec<Hash> = (*appended..*appended + n).map(|i| leaf(alg, tag, i)).collect();
+    store.append_leaves(&leaves).unwrap();
+    leaves.iter().for_each(|&l| model.push_leaf_hash(l));
+    *appended += n;
+}
+
+fn covered_bytes(store: &TreeStore, level: u32) -> u64 {
+    let maps = store.maps.read();
+    let mut bytes = 1u64;
+    while maps.covers(level, bytes * 2) {
+        bytes *= 2;
+    }
+    bytes
+}
+
+#[test]
+fn a_store_on_a_backend_without_os_files_reads_with_pread() {
+    let alg = HashAlgorithm::Sha256;
+    let be: std::sync::Arc<dyn crate::backend::StorageBackend> =
+        std::sync::Arc::new(crate::backend::sim::SimBackend::new(7));
+    let dir = std::path::Path::new("/sim");
+    be.create_dir_all(dir).unwrap();
+    let store = TreeStore::create_with_backend(&be, dir, alg).unwrap();
+    let mut model = MemoryTree::new(alg);
+    let leaves: Vec<Hash> = (0..300).map(|i| leaf(alg, 2, i)).collect();
+    store.append_leaves(&leaves).unwrap();
+    leaves.iter().for_each(|&l| model.push_leaf_hash(l));
+    assert_eq!(assert_map_matches_pread(&store, &model), 0, "nothing mapped");
+}
