@@ -104,6 +104,25 @@ pub fn signer_key(signer: &Signer) -> SigningKey {
     SigningKey::from_bytes(h.finalize().as_bytes())
 }
 
+/// The key of the demo's classroom tablet (room B200, at the door of session A2), a device
+/// shared by the students who forgot their phone (derived from a public seed: demo only).
+pub fn tablet_key() -> SigningKey {
+    SigningKey::from_bytes(blake3::hash(b"coffre-attendance demo classroom tablet B200").as_bytes())
+}
+
+/// Group positions of the students who sign session A2 on the shared tablet (five, when the
+/// group is large enough): the audit then flags the tablet (more than 3 students).
+const TABLET_POSITIONS: [usize; 5] = [2, 6, 10, 14, 18];
+
+/// The students of `group` who sign session A2 on the shared tablet.
+fn tablet_students(group: &[Student]) -> Vec<Student> {
+    TABLET_POSITIONS
+        .iter()
+        .filter(|&&i| !fate(i).0)
+        .filter_map(|&i| group.get(i).cloned())
+        .collect()
+}
+
 /// A deterministic request id from a label (demo clients).
 pub fn request_id(label: &str) -> RequestId {
     let mut id = [0u8; 16];
@@ -240,7 +259,8 @@ fn steps_of(p: &RollCallPlan, config: &SchoolDayConfig) -> Vec<(u64, Step)> {
 /// `clock`: two teachers, two groups of students (rotating QR codes, signatures in batches),
 /// a manual roll call with absences, a roll call opened by an administrator on behalf of a
 /// teacher (fixed QR), a session moved before it starts, lateness, an early departure, a
-/// justification and a correction. Ends with every roll call closed (no checkpoint: the
+/// justification, a correction, and a classroom tablet shared by five students of group A
+/// in session A2 ([`tablet_key`]; its audit flag `SameDeviceManyStudents` is expected). Ends with every roll call closed (no checkpoint: the
 /// caller makes one).
 pub fn school_day(
     vault: &Vault,
@@ -264,21 +284,33 @@ pub fn school_day(
     let half = all.len() / 2;
     let groups = [all.get(..half).unwrap_or_default(), all.get(half..).unwrap_or_default()];
 
-    // 06:30: keys (students' phones, teachers' tablets), enrolled by the administration.
+    // 06:30: keys (students' phones, teachers' tablets), enrolled by the administration,
+    // and the classroom tablet of room B200 for the students who forgot their phone: one
+    // device enrolled for several students (a shared device).
     clock.set(day_ns + 6 * HOUR_NS + 30 * MINUTE_NS);
+    let tablet = tablet_key().verifying_key().to_bytes();
     let signers = all
         .iter()
         .map(|s| Signer::Student(s.clone()))
-        .chain(teachers.iter().map(|t| Signer::Teacher(t.clone())));
-    let enrolments: Vec<Command> = signers
-        .filter(|signer| !is_enrolled(vault, signer))
+        .chain(teachers.iter().map(|t| Signer::Teacher(t.clone())))
         .map(|signer| {
-            let label = format!("enrol {signer:?}");
+            let public_key = signer_key(&signer).verifying_key().to_bytes();
+            (signer, public_key, "enrol")
+        })
+        .chain(
+            tablet_students(groups[0])
+                .into_iter()
+                .map(|s| (Signer::Student(s), tablet, "enrol tablet B200 for")),
+        );
+    let enrolments: Vec<Command> = signers
+        .filter(|(signer, public_key, _)| !is_enrolled(vault, public_key, signer))
+        .map(|(signer, public_key, what)| {
+            let label = format!("{what} {signer:?}");
             event(
                 &label,
                 EventBody::SignerKeyEnrolled(SignerKeyEnrolled {
                     establishment: est.clone(),
-                    public_key: signer_key(&signer).verifying_key().to_bytes(),
+                    public_key,
                     signer,
                     by: administrator(),
                 }),
@@ -396,8 +428,9 @@ pub fn school_day(
     Ok(summary)
 }
 
-fn is_enrolled(vault: &Vault, signer: &Signer) -> bool {
-    vault.state().key(&signer_key(signer).verifying_key().to_bytes()).is_some()
+/// Whether `public_key` is enrolled for `signer` (a rerun on the same vault enrols nothing).
+fn is_enrolled(vault: &Vault, public_key: &[u8; 32], signer: &Signer) -> bool {
+    vault.state().key(public_key).is_some_and(|k| k.enrolment_for(signer).is_some())
 }
 
 /// Which students of a roll call are absent, late or leave early (deterministic).
@@ -444,18 +477,16 @@ fn run_step(
             };
             let size = config.batch.max(1);
             let chunk = present.iter().skip(wave * size).take(size);
+            // In session A2 the students without their phone sign on the tablet at the door.
+            let on_tablet = if id.ends_with("A2") { tablet_students(&p.students) } else { vec![] };
             let commands: Vec<Command> = chunk
                 .map(|(i, s)| {
                     let signer = Signer::Student((*s).clone());
                     let device_ns = scan_ns + (*i as u64 % 7) * 150_000_000;
-                    let attestation = signatures::sign(
-                        &signer_key(&signer),
-                        &p.key,
-                        p.version,
-                        &signer,
-                        &token,
-                        device_ns,
-                    );
+                    let device =
+                        if on_tablet.contains(s) { tablet_key() } else { signer_key(&signer) };
+                    let attestation =
+                        signatures::sign(&device, &p.key, p.version, &signer, &token, device_ns);
                     event(
                         &format!("sign {id} v{} {}", p.version, s.ine),
                         EventBody::StudentSigned(StudentSigned {

@@ -65,7 +65,9 @@ impl Vault {
     /// as its key's enrolment is refused: enrol, then sign in a later call or run. Within a run, a repeat of an
     /// earlier command's request id with the same content is answered with that command's
     /// receipt (`duplicate: true`); a second signature of the same signer for the same
-    /// session version is refused ([`RuleError::RepeatedInBatch`]).
+    /// session version, or a second enrolment of one key for the same signer, is refused
+    /// ([`RuleError::RepeatedInBatch`]); one key enrolled for several signers is one shared
+    /// device.
     ///
     /// Returns `Err` only when the log fails (the commands before the failure are recorded).
     pub fn submit_batch(&self, commands: &[Command]) -> Result<Vec<BatchOutcome>, VaultError> {
@@ -103,10 +105,9 @@ impl Vault {
             return Err(VaultError::QrSecretMissing);
         }
         let now = self.now()?;
-        let mut prepared = self.state().prepare_batch(run, now);
-        if kind == RunKind::Enrolments {
-            refuse_repeated_keys(&mut prepared);
-        }
+        // `prepare_batch` also refuses, within the run, a device enrolled twice for one signer
+        // or in two establishments (the state before the run cannot see them).
+        let prepared = self.state().prepare_batch(run, now);
         let appends: Vec<&Prepared> = prepared
             .iter()
             .filter_map(|p| match p {
@@ -153,20 +154,5 @@ impl Vault {
             });
         }
         Ok(out)
-    }
-}
-
-/// Within a run of enrolments, a key enrolled by an earlier accepted command is refused
-/// (the state before the run cannot see it).
-fn refuse_repeated_keys(prepared: &mut [Result<Prepare, RuleError>]) {
-    let mut seen = std::collections::HashMap::new();
-    for (slot, result) in prepared.iter_mut().enumerate() {
-        let Ok(Prepare::Append(p)) = result else { continue };
-        let EventBody::SignerKeyEnrolled(e) = &p.event().body else { continue };
-        if let Some(&position) = seen.get(&e.public_key) {
-            *result = Err(RuleError::RepeatedInBatch { position });
-        } else {
-            seen.insert(e.public_key, slot);
-        }
     }
 }
