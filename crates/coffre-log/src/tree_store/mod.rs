@@ -453,8 +453,17 @@ impl TreeStore {
         let outgrown = |maps: &LevelMaps, level: u32| {
             len >> level > 0 && !maps.covers(level, entry_offset(len >> level))
         };
-        let levels = 0..LEVELS_MAX as u32;
-        if self.writer.is_none() || !levels.clone().any(|l| outgrown(&self.maps.read(), l)) {
+        // Levels holding at least one entry; one read lock for the whole check, which runs
+        // on every append.
+        let levels = 0..(u64::BITS - len.leading_zeros()).min(LEVELS_MAX as u32);
+        if self.writer.is_none() {
+            return;
+        }
+        let any_outgrown = {
+            let maps = self.maps.read();
+            levels.clone().any(|l| outgrown(&maps, l))
+        };
+        if !any_outgrown {
             return;
         }
         let mut maps = self.maps.write();
