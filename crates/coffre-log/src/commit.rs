@@ -2,18 +2,21 @@
 //! commit group (one `pwrite` per segment touched, one `fdatasync`), then answers every
 //! waiter. See docs/ARCHITECTURE.md, "Write path".
 
+use crate::ack::{Answer, Reply};
+use crate::backend::OpenMode;
 use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::hash::Hash;
 use crate::log::{ActiveView, Shared};
 use crate::options::{Durability, Preallocation};
+use crate::prealloc::Preallocator;
 use crate::record::{encode_frame, frame_len, Receipt};
 use crate::segment::{
     create_segment, preallocate, seal_segment, sync_dir, SealedSegment, FOOTER_LEN,
     SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN,
 };
 use coffre_clock::{Clock, Timestamp};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{select_biased, Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,12 +56,45 @@ impl Payloads {
 /// Where the committer answers a request.
 pub(crate) type ReplyTo = Sender<Result<Vec<Receipt>, LogError>>;
 
-/// What an appender (or `sync`) sends the committer.
+/// What the checkpointer sends the committer (answered through a channel).
 pub(crate) struct Request {
     pub payloads: Payloads,
     /// Sync even under [`Durability::Periodic`].
     pub force_sync: bool,
     pub reply: ReplyTo,
+}
+
+/// How one request is answered.
+pub(crate) enum Answerer {
+    /// An appender waiting on its ticket (crate::ack).
+    Slot(Reply),
+    /// A channel (the checkpointer's requests).
+    Channel(ReplyTo),
+}
+
+impl Answerer {
+    fn send(self, answer: Answer) {
+        match self {
+            Answerer::Slot(r) => r.fill(answer),
+            Answerer::Channel(c) => {
+                let _ = c.send(answer);
+            }
+        }
+    }
+}
+
+/// What an appender (or `sync`) sends the committer.
+pub(crate) struct Append {
+    pub payloads: Payloads,
+    /// Sync even under [`Durability::Periodic`].
+    pub force_sync: bool,
+    pub reply: Answerer,
+}
+
+impl From<Request> for Append {
+    fn from(r: Request) -> Append {
+        Append { payloads: r.payloads, force_sync: r.force_sync, reply: Answerer::Channel(r.reply) }
+    }
 }
 
 /// Where the committer writes: the active segment.
@@ -74,15 +110,21 @@ pub(crate) struct ActiveWriter {
     pub prealloc_end: u64,
     /// crc32 of the record bytes written so far.
     pub records_crc: crc32fast::Hasher,
+    /// The preallocator's own handle on the segment (opened on its first chunk).
+    pub prealloc_file: Option<Arc<dyn StorageFile>>,
 }
 
 /// The committer thread's state.
 pub(crate) struct Committer {
     pub shared: Arc<Shared>,
-    pub rx: Receiver<Request>,
+    pub rx: Receiver<Append>,
+    /// The checkpointer's requests (rare): polled beside `rx`.
+    pub legacy_rx: Receiver<Request>,
     pub clock: Arc<dyn Clock>,
     pub durability: Durability,
     pub preallocation: Preallocation,
+    /// Zero-fills ahead under [`Preallocation::ZeroFill`] (crate::prealloc).
+    pub prealloc: Option<Preallocator>,
     pub active: ActiveWriter,
     pub next_index: u64,
     /// Sync epoch: records written between two syncs share it (see FORMAT.md).
@@ -96,45 +138,67 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Serves requests until every sender is dropped, then syncs what is pending.
+    /// Serves requests until the appenders' channel is closed, then syncs what is pending.
     pub(crate) fn run(mut self) {
         loop {
-            let first = match self.durability {
-                Durability::Immediate => match self.rx.recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
-                },
-                Durability::Periodic { interval } => {
-                    let wait = interval.saturating_sub(self.last_sync.elapsed());
-                    match self.rx.recv_timeout(wait.max(Duration::from_millis(1))) {
-                        Ok(r) => r,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.sync_if_unsynced();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
+            let first = match self.next_request() {
+                Some(Some(r)) => r,
+                Some(None) => {
+                    self.sync_if_unsynced();
+                    continue;
                 }
+                None => break,
             };
             let mut requests = vec![first];
             let mut records = requests[0].payloads.len();
             while records < GROUP_RECORDS_MAX {
-                match self.rx.try_recv() {
-                    Ok(r) => {
-                        records += r.payloads.len();
-                        requests.push(r);
-                    }
-                    Err(_) => break,
-                }
+                let next = match self.rx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => match self.legacy_rx.try_recv() {
+                        Ok(r) => r.into(),
+                        Err(_) => break,
+                    },
+                };
+                records += next.payloads.len();
+                requests.push(next);
             }
             self.commit(requests);
         }
+        // Requests still queued by the checkpointer get a Poisoned answer when dropped.
         self.sync_if_unsynced();
         if let Some(tree) = self.shared.tree.as_ref() {
             if self.tree_unsynced > 0 && !self.shared.poisoned.load(Ordering::Acquire) {
                 // Saves the next open from re-hashing; a failure here only costs that.
                 let _ = tree.sync();
             }
+        }
+    }
+
+    /// Blocks for the next request: `None` once the appenders' channel is closed,
+    /// `Some(None)` when a periodic sync is due.
+    fn next_request(&mut self) -> Option<Option<Append>> {
+        let wait = match self.durability {
+            Durability::Immediate => None,
+            Durability::Periodic { interval } => Some(
+                interval.saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(1)),
+            ),
+        };
+        // Appenders first: the checkpointer's channel is looked at on every group anyway.
+        if let Ok(r) = self.rx.try_recv() {
+            return Some(Some(r));
+        }
+        let timeout = wait.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
+        select_biased! {
+            recv(self.rx) -> r => r.ok().map(Some),
+            recv(self.legacy_rx) -> r => match r {
+                Ok(r) => Some(Some(r.into())),
+                Err(_) => {
+                    // The checkpointer closed its side: stop listening to it.
+                    self.legacy_rx = crossbeam_channel::never();
+                    Some(None)
+                }
+            },
+            recv(timeout) -> _ => Some(None),
         }
     }
 
@@ -145,10 +209,10 @@ impl Committer {
     }
 
     /// Commits one group and answers its waiters.
-    fn commit(&mut self, requests: Vec<Request>) {
+    fn commit(&mut self, requests: Vec<Append>) {
         if self.shared.poisoned.load(Ordering::Acquire) {
             for r in requests {
-                let _ = r.reply.send(Err(LogError::Poisoned));
+                r.reply.send(Err(LogError::Poisoned));
             }
             return;
         }
@@ -170,7 +234,7 @@ impl Committer {
                     self.shared.poisoned.store(true, Ordering::Release);
                 }
                 for (reply, receipts) in answered {
-                    let _ = reply.send(Ok(receipts));
+                    reply.send(Ok(receipts));
                 }
             }
             Err(e) => {
@@ -178,7 +242,7 @@ impl Committer {
                 // pages, so a later success would not mean the bytes are on disk.
                 self.shared.poisoned.store(true, Ordering::Release);
                 for (reply, _) in answered {
-                    let _ = reply.send(Err(e.duplicate()));
+                    reply.send(Err(e.duplicate()));
                 }
             }
         }
@@ -187,8 +251,8 @@ impl Committer {
     /// Stamps, frames, writes and (per durability) syncs the requests.
     fn write_group(
         &mut self,
-        requests: Vec<Request>,
-        answered: &mut Vec<(ReplyTo, Vec<Receipt>)>,
+        requests: Vec<Append>,
+        answered: &mut Vec<(Answerer, Vec<Receipt>)>,
         force_sync: bool,
     ) -> Result<(), LogError> {
         self.leaves.clear();
@@ -200,7 +264,7 @@ impl Committer {
             let stamped: Result<(), _> =
                 (0..n).try_for_each(|_| self.clock.now().map(|t| stamps.push(t)));
             if let Err(e) = stamped {
-                let _ = request.reply.send(Err(LogError::Clock(e)));
+                request.reply.send(Err(LogError::Clock(e)));
                 continue;
             }
             let mut receipts = Vec::with_capacity(n);
@@ -257,11 +321,21 @@ impl Committer {
         let a = &mut self.active;
         let end = a.write_pos + self.buf.len() as u64;
         if end > a.prealloc_end && self.preallocation != Preallocation::None {
+            if let Some(p) = self.prealloc.as_ref() {
+                a.prealloc_end = a.prealloc_end.max(p.wait_ready(end)?);
+            }
+        }
+        if end > a.prealloc_end && self.preallocation != Preallocation::None {
+            // No chunk under way covers it (a write larger than the chunk ahead, or the first
+            // writes of a segment): reserve on the committer, as the preallocator is idle.
             let target = end.div_ceil(PREALLOC_CHUNK_BYTES) * PREALLOC_CHUNK_BYTES;
             let new_end = target.min(self.shared.manifest.segment_size_bytes).max(end);
             preallocate(&*a.file, self.preallocation, a.prealloc_end, new_end)
                 .map_err(|e| LogError::io("preallocate", &a.path, e))?;
             a.prealloc_end = new_end;
+            if let Some(p) = self.prealloc.as_ref() {
+                p.set_ready(new_end);
+            }
         }
         self.unsynced = true;
         #[cfg(test)]
@@ -284,12 +358,40 @@ impl Committer {
         }
         self.buf.clear();
         self.buf_offsets.clear();
+        self.zero_fill_ahead();
         Ok(())
+    }
+
+    /// Past half of the reserved space, asks the preallocator for the next chunk.
+    fn zero_fill_ahead(&mut self) {
+        let Some(p) = self.prealloc.as_ref() else {
+            return;
+        };
+        let a = &mut self.active;
+        let segment_end = self.shared.manifest.segment_size_bytes;
+        if a.prealloc_end >= segment_end || a.write_pos + PREALLOC_CHUNK_BYTES / 2 < a.prealloc_end
+        {
+            return;
+        }
+        if a.prealloc_file.is_none() {
+            // Without its own handle the chunk is reserved on the committer when needed.
+            let Ok(f) = self.shared.backend.open(&a.path, OpenMode::ReadWrite) else {
+                return;
+            };
+            a.prealloc_file = Some(Arc::from(f));
+        }
+        if let Some(f) = a.prealloc_file.as_ref() {
+            a.prealloc_end = a.prealloc_end.max(p.ready_end());
+            p.request(f, &a.path, (a.prealloc_end + PREALLOC_CHUNK_BYTES).min(segment_end));
+        }
     }
 
     fn sync(&mut self) -> Result<(), LogError> {
         let a = &self.active;
         a.file.sync_data().map_err(|e| LogError::io("fdatasync", &a.path, e))?;
+        if let Some(p) = self.prealloc.as_ref() {
+            p.check_after_sync()?;
+        }
         self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
         self.last_sync = Instant::now();
@@ -300,6 +402,11 @@ impl Committer {
     /// Seals the active segment and starts the next one at `next_index`.
     fn roll(&mut self) -> Result<(), LogError> {
         let shared = Arc::clone(&self.shared);
+        let prealloc_end = initial_prealloc_end(shared.manifest.segment_size_bytes);
+        if let Some(p) = self.prealloc.as_ref() {
+            // The seal cuts the file: no zeros may be written past it afterwards.
+            p.reset(prealloc_end)?;
+        }
         let offsets = shared.view.read().active.as_ref().map(|a| a.offsets.clone());
         let offsets = offsets.unwrap_or_default();
         let a = &self.active;
@@ -325,7 +432,6 @@ impl Committer {
             self.tree_unsynced = 0;
         }
         let first_index = self.next_index;
-        let prealloc_end = initial_prealloc_end(shared.manifest.segment_size_bytes);
         let (file, path) = create_segment(
             be,
             &shared.dir,
@@ -358,6 +464,7 @@ impl Committer {
             write_pos: SEGMENT_HEADER_LEN,
             prealloc_end: if self.preallocation == Preallocation::None { 0 } else { prealloc_end },
             records_crc: crc32fast::Hasher::new(),
+            prealloc_file: None,
         };
         Ok(())
     }

@@ -14,11 +14,13 @@ pub mod tree_store;
 pub use hash::{Hash, HashAlgorithm, HASH_LEN};
 
 // Storage: segments, records, group commit, recovery (docs/FORMAT.md).
+mod ack;
 mod commit;
 pub mod error;
 mod log;
 pub mod manifest;
 mod mmap;
+mod prealloc;
 pub mod options;
 pub mod record;
 pub mod recovery;

@@ -1,14 +1,16 @@
 //! [`Log`]: the public handle. Creation, opening (with recovery), appends through the
 //! committer thread ([`crate::commit`]), and reads.
 
+use crate::ack::ticket;
 use crate::backend::{read_bounded, LockGuard, OpenMode, StorageBackend, StorageFile};
 use crate::checkpoint_store::CheckpointStore;
 use crate::checkpointing::{check_length, check_roots, AutoCheckpointer, Checkpointer};
-use crate::commit::{initial_prealloc_end, ActiveWriter, Committer, Payloads, Request};
+use crate::commit::{initial_prealloc_end, ActiveWriter, Answerer, Append, Committer, Payloads};
 use crate::error::LogError;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::manifest::{Manifest, FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN_MAX};
 use crate::options::{validate_origin, LogOptions, Preallocation};
+use crate::prealloc::Preallocator;
 use crate::record::{frame_len, Receipt, Record};
 use crate::recovery::{scan_active, RecoveryReport, TornTail};
 use crate::segment::{
@@ -171,7 +173,7 @@ impl Shared {
 /// ```
 pub struct Log {
     shared: Arc<Shared>,
-    tx: Option<Sender<Request>>,
+    tx: Option<Sender<Append>>,
     committer: Option<JoinHandle<()>>,
     payload_size_bytes_max: u32,
     /// Holds the directory's exclusive lock while the log is open for writing.
@@ -373,9 +375,14 @@ impl Log {
         let committer = Committer {
             shared: Arc::clone(&shared),
             rx: crossbeam_channel::never(),
+            legacy_rx: crossbeam_channel::never(),
             clock: Arc::clone(&options.clock),
             durability: options.durability,
             preallocation,
+            prealloc: match preallocation {
+                Preallocation::ZeroFill => Some(Preallocator::start(Arc::clone(&shared), len)?),
+                _ => None,
+            },
             active: ActiveWriter {
                 file,
                 path,
@@ -384,6 +391,7 @@ impl Log {
                 write_pos: scan.records_end,
                 prealloc_end: if preallocation == Preallocation::None { 0 } else { len },
                 records_crc: scan.records_crc,
+                prealloc_file: None,
             },
             next_index: records,
             group: scan.last_group.map_or(0, |g| g + 1),
@@ -395,13 +403,14 @@ impl Log {
             tree_unsynced: 0,
         };
         let (tx, rx) = crossbeam_channel::bounded(4096);
-        let committer = Committer { rx, ..committer };
+        let (legacy_tx, legacy_rx) = crossbeam_channel::bounded(64);
+        let committer = Committer { rx, legacy_rx, ..committer };
         let handle = std::thread::Builder::new()
             .name("coffre-committer".into())
             .spawn(move || committer.run())
             .map_err(|e| LogError::io("spawn committer", dir, e))?;
         let checkpointer =
-            Checkpointer::new(Arc::clone(&shared), checkpoints, &options, Some(tx.clone()));
+            Checkpointer::new(Arc::clone(&shared), checkpoints, &options, Some(legacy_tx));
         let mut log = Log {
             shared,
             tx: Some(tx),
@@ -546,10 +555,11 @@ impl Log {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(LogError::Poisoned);
         }
-        let (reply, answer) = crossbeam_channel::bounded(1);
-        tx.send(Request { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned)?;
-        // A dropped reply means the committer gave up on the group: treat as poisoned.
-        let receipts = answer.recv().map_err(|_| LogError::Poisoned)??;
+        let (ticket, reply) = ticket();
+        let reply = Answerer::Slot(reply);
+        tx.send(Append { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned)?;
+        // A reply dropped unanswered (the committer gave up on the group) answers Poisoned.
+        let receipts = ticket.wait()?;
         if let Some(auto) = &self.auto {
             auto.after_append(self.len(), self.checkpointer.store.latest_size());
         }
