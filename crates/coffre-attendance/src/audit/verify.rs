@@ -510,10 +510,7 @@ fn check_signatures(
         );
         let check = PendingSignature::new(message, attestation).with_parsed_key(key.parsed);
         pending.push((c.index, check));
-        out.insert(
-            c.index,
-            SignatureCheck { public_key: attestation.public_key, enrolled_at },
-        );
+        out.insert(c.index, SignatureCheck { public_key: attestation.public_key, enrolled_at });
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
     let chunk = pending.len().div_ceil(threads).max(1);

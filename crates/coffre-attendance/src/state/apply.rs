@@ -282,8 +282,7 @@ impl AttendanceState {
                             signers: BTreeMap::from([(e.signer.clone(), at)]),
                             enrolled: at,
                             revoked: None,
-                            verifying_key: crate::signatures::parse_public_key(&e.public_key)
-                                .ok(),
+                            verifying_key: crate::signatures::parse_public_key(&e.public_key).ok(),
                         },
                     );
                 }
