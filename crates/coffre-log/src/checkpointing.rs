@@ -88,7 +88,7 @@ impl Checkpointer {
         // sync request was queued, so the sync covers it.
         let size = self.shared.len.load(Ordering::Acquire);
         self.sync_records()?;
-        let tree = self.shared.tree.as_ref().ok_or(LogError::ReadOnly)?;
+        let tree = self.shared.tree.as_ref().ok_or(LogError::NoMerkleIndex)?;
         // The tree must be durable up to `size` before a checkpoint names its root: after a
         // crash, open re-derives lost tree hashes from the records, and the checkpoint must
         // never cover tree state (or records) that could be lost.

@@ -66,6 +66,10 @@ pub enum LogError {
     /// The log was opened read-only.
     #[error("log opened read-only")]
     ReadOnly,
+    /// This handle has no Merkle tree: opened with the benchmark-only
+    /// `LogOptions::merkle_index: false`, or read-only without a readable tree store.
+    #[error("this log handle has no Merkle tree")]
+    NoMerkleIndex,
     /// The options ask for a hash algorithm other than the one stored in the manifest.
     #[error("log uses {}, options ask for {}", stored.name(), requested.name())]
     HashAlgorithmMismatch {

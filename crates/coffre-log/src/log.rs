@@ -349,7 +349,12 @@ impl Log {
                 records_end: scan.records_end,
             }),
         };
-        let tree = open_tree(&be, dir, alg, purged_until)?;
+        // Benchmark-only `merkle_index: false`: the tree files are left as they are (behind the
+        // records), and the next open with a tree re-derives the missing leaves.
+        let tree = match options.merkle_index {
+            true => Some(open_tree(&be, dir, alg, purged_until)?),
+            false => None,
+        };
         let stats = StatCounters::default();
         stats.immutable_refused.store(immutable_refused, Ordering::Relaxed);
         let shared = Arc::new(Shared {
@@ -363,7 +368,7 @@ impl Log {
             len: AtomicU64::new(records),
             poisoned: AtomicBool::new(false),
             stats,
-            tree: Some(tree),
+            tree,
             retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
@@ -401,6 +406,7 @@ impl Log {
             unsynced: false,
             last_sync: Instant::now(),
             tree_unsynced: 0,
+            leaf_hashes: options.merkle_index || options.receipt_leaf_hash,
         };
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let (legacy_tx, legacy_rx) = crossbeam_channel::bounded(64);
@@ -641,8 +647,7 @@ impl Log {
         if size > len {
             return Err(LogError::IndexOutOfRange { index: size, len });
         }
-        let tree =
-            self.tree().ok_or(LogError::Tree(TreeStoreError::SizeTooLarge { size, len: 0 }))?;
+        let tree = self.tree().ok_or(LogError::NoMerkleIndex)?;
         Ok(tree.root(size)?)
     }
 

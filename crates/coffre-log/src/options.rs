@@ -91,6 +91,18 @@ pub struct LogOptions {
     /// is counted in [`crate::LogStats::immutable_refused`]. Purge clears the attribute
     /// before deleting (docs/RETENTION.md, "WORM").
     pub immutable: bool,
+    /// BENCHMARK ONLY (issue 3's "tree vs storage-only" figure; default `true`). With `false`
+    /// the handle keeps no Merkle tree: no leaf hash is handed to the tree store, nothing is
+    /// written to or synced in the tree files, and `root`, `prove_*` and `checkpoint` return
+    /// [`crate::LogError::NoMerkleIndex`]. The records are written exactly as usual; the next
+    /// open with `true` rebuilds the missing tree leaves from them.
+    #[doc(hidden)]
+    pub merkle_index: bool,
+    /// BENCHMARK ONLY (default `true`); honoured only with `merkle_index: false`. With `false`
+    /// the committer does not compute the leaf hash either and receipts carry an all-zero
+    /// leaf hash: the log is then storage only (stamp, frame, CRC, write, fdatasync).
+    #[doc(hidden)]
+    pub receipt_leaf_hash: bool,
 }
 
 /// When the log signs checkpoints by itself. A checkpoint is written when either limit is
@@ -120,6 +132,8 @@ impl Default for LogOptions {
             auto_checkpoint: None,
             backend: os_backend(),
             immutable: false,
+            merkle_index: true,
+            receipt_leaf_hash: true,
         }
     }
 }
@@ -140,6 +154,8 @@ impl fmt::Debug for LogOptions {
             .field("auto_checkpoint", &self.auto_checkpoint)
             .field("backend", &self.backend)
             .field("immutable", &self.immutable)
+            .field("merkle_index", &self.merkle_index)
+            .field("receipt_leaf_hash", &self.receipt_leaf_hash)
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::LogError;
 use crate::log::Log;
 use crate::merkle::{ConsistencyProof, InclusionProof};
-use crate::tree_store::{TreeStore, TreeStoreError};
+use crate::tree_store::TreeStore;
 
 impl Log {
     /// Proof that record `index` is leaf `index` of the tree of the first `size` records.
@@ -50,8 +50,7 @@ impl Log {
         if size > len {
             return Err(LogError::SizeOutOfRange { size, len });
         }
-        let tree =
-            self.tree().ok_or(LogError::Tree(TreeStoreError::SizeTooLarge { size, len: 0 }))?;
+        let tree = self.tree().ok_or(LogError::NoMerkleIndex)?;
         if size > tree.len() {
             // A read-only handle whose tree lags the writer's unsynced leaves.
             return Err(LogError::SizeOutOfRange { size, len: tree.len() });
