@@ -1,8 +1,9 @@
 //! Append cost of the log against the raw write floor, in the same bench run.
 //!
-//! The log has no storage-only mode (every writer maintains the tree), so the reference is a
-//! raw `pwrite` of the same number of bytes plus one `fdatasync`, into a zero-filled file like
-//! the log's default preallocation. `coffre_periodic` (acknowledged before fdatasync; for
+//! The reference is a raw `pwrite` of the same number of bytes plus one `fdatasync`, into a
+//! zero-filled file like the log's default preallocation. The tree's own cost (the log with
+//! the benchmark-only `merkle_index: false`, with and without leaf hashing) is measured in
+//! bench/peers (`compare`, "Tree cost" table). `coffre_periodic` (acknowledged before fdatasync; for
 //! benchmarks only) isolates the CPU and hand-off cost of the write path from the disk.
 //!
 //! `cargo bench --bench append`. Multi-threaded group commit and the peers are in bench/peers.

@@ -96,9 +96,16 @@ pub fn run(args: &CellArgs) -> Result<CellResult, String> {
 
     let mut result = CellResult::default();
     match engine {
-        "coffre" => {
-            let log = coffre_log::Log::create(&dir, coffre_log::LogOptions::default())
-                .map_err(|e| e.to_string())?;
+        "coffre" | "coffre-notree" | "coffre-storage" => {
+            // Issue 3's tree-cost reference (benchmark-only options of the log): `notree`
+            // skips the tree writes and syncs but still computes each receipt's leaf hash;
+            // `storage` also skips the leaf hash (stamp, frame, CRC, write, fdatasync only).
+            let options = coffre_log::LogOptions {
+                merkle_index: engine == "coffre",
+                receipt_leaf_hash: engine != "coffre-storage",
+                ..coffre_log::LogOptions::default()
+            };
+            let log = coffre_log::Log::create(&dir, options).map_err(|e| e.to_string())?;
             let engine = CoffreEngine(log);
             drive(&engine, threads, batch, payload_bytes, &limit, &mut result)?;
             let stats = engine.0.stats();

@@ -223,6 +223,17 @@ pub fn append_key(payload: usize, threads: usize, batch: usize) -> String {
 
 pub const PEERS: [&str; 3] = ["okaywal", "fjall", "redb"];
 
+/// Issue 3's reference: Coffre without its tree writes, and without leaf hashing either.
+pub const TREE_COST_ENGINES: [&str; 2] = ["coffre-notree", "coffre-storage"];
+
+/// Raw-floor batch sizes measured beside the 16-thread 256 B workload.
+pub const GROUP_FLOORS: [usize; 2] = [8, 16];
+
+/// Workloads where the tree's cost is measured: 256 B, 1 and 16 threads, and batches.
+pub fn is_tree_cost_workload(payload: usize, threads: usize, batch: usize) -> bool {
+    payload == 256 && (batch == 1024 || (batch == 1 && (threads == 1 || threads == 16)))
+}
+
 fn run_append(p: &Plan, results: &mut Results) -> Result<(), String> {
     // Workloads: every payload x threads with one record per call, plus one batch workload
     // (1 thread, 1,024 records per call, 256 B) where Coffre uses `append_batch`.
@@ -248,6 +259,13 @@ fn run_append(p: &Plan, results: &mut Results) -> Result<(), String> {
             if batch == 1 && threads == p.threads[0] {
                 engines.extend(p.raw_batches.iter().map(|&b| (format!("raw{b}"), b)));
             }
+            if is_tree_cost_workload(payload, threads, batch) {
+                engines.extend(TREE_COST_ENGINES.iter().map(|e| (e.to_string(), batch)));
+            }
+            if payload == 256 && threads == 16 && batch == 1 {
+                // What 16 writers with one record outstanding each could at best group.
+                engines.extend(GROUP_FLOORS.iter().map(|&b| (format!("raw{b}"), b)));
+            }
             let k = engines.len();
             engines.rotate_left((run + w) % k);
             let mut line = format!("[{done}/{total}] {payload} B x{threads} batch {batch}:");
@@ -261,7 +279,9 @@ fn run_append(p: &Plan, results: &mut Results) -> Result<(), String> {
                 ));
                 // Fixed-batch raw floors are stored under the payload's batch-1 keys of
                 // every thread count, so each table row can show them.
-                if engine.starts_with("raw") {
+                if GROUP_FLOORS.iter().any(|b| *engine == format!("raw{b}")) {
+                    push(results, &key, engine, r);
+                } else if engine.starts_with("raw") {
                     for &t in &p.threads {
                         let rr = r.as_ref().map(|r| CellResult(r.0.clone()));
                         push(results, &append_key(payload, t, batch), engine, rr);
