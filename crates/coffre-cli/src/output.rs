@@ -72,6 +72,22 @@ pub fn timestamp_text(t: &Timestamp) -> String {
     )
 }
 
+/// A spinner on stderr for work that reports no progress of its own (opening a vault,
+/// exporting or verifying an audit bundle), hidden unless stderr is a terminal. It ticks from
+/// its own thread so it moves while the work runs; finish it with `finish_and_clear`.
+pub fn spinner(message: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        spinner.set_style(style);
+    }
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
 /// A progress bar over `len` steps on stderr, hidden unless stderr is a terminal (so scripts
 /// and tests see clean output).
 pub fn progress(len: u64, message: &'static str) -> ProgressBar {

@@ -108,10 +108,16 @@ fn export_to(
     let at = format!("vault {}", args.dir.display());
     let options =
         VaultOptions { checkpoint_signer: signer.map(Arc::new), ..VaultOptions::default() };
-    let vault = Vault::open(&args.dir, options).map_err(|e| vault_error(at.clone(), e))?;
-    let bundle = vault
-        .export_audit(request, &Actor::Service)
-        .map_err(|e| vault_error(format!("audit export from {}", args.dir.display()), e))?;
+    let spinner = output::spinner("exporting the audit trail");
+    let vault = Vault::open(&args.dir, options).map_err(|e| vault_error(at.clone(), e));
+    let bundle = vault.and_then(|vault| {
+        let bundle = vault
+            .export_audit(request, &Actor::Service)
+            .map_err(|e| vault_error(format!("audit export from {}", args.dir.display()), e))?;
+        Ok((vault, bundle))
+    });
+    spinner.finish_and_clear();
+    let (vault, bundle) = bundle?;
     let vkey = vault.verifier_key().map(|v| v.to_verifier_key());
     let out_at = format!("--out {}", args.out.display());
     out.write_all(bundle.as_bytes())
@@ -136,7 +142,10 @@ fn verify(args: &AuditVerifyArgs, json: bool) -> Result<(), CliError> {
     file.take(BUNDLE_BYTES_MAX as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| CliError::usage(&at, e))?;
-    match verify_audit(&bytes, &verifier) {
+    let spinner = output::spinner("verifying the audit bundle");
+    let verdict = verify_audit(&bytes, &verifier);
+    spinner.finish_and_clear();
+    match verdict {
         Ok(report) => {
             if json {
                 output::json_pretty(&report_json(&report))
