@@ -3,8 +3,9 @@
 //!
 //! Records are re-hashed in parallel on every core, in chunks of consecutive records: sealed
 //! segments are read through their memory map without copying, the active one with `pread`.
-//! Each recomputed leaf hash is compared with the tree's level 0; each stored parent is then
-//! recomputed from its children ([`crate::tree_store::TreeStore::recompute_check`]); sealed
+//! Each recomputed leaf hash is compared with the tree's level 0; each stored parent is
+//! recomputed from its children, in blocks taken from the same work queue right after the
+//! record chunks (`TreeStore::parent_check_parts`), so no core idles between the two; sealed
 //! segments' footer checksums (record bytes, offset table) are checked; and every stored
 //! checkpoint is opened with the log's key and compared with the root at its size.
 
@@ -36,7 +37,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 pub enum VerifyPhase {
     /// Re-hashing records and comparing them with the tree's leaves and segment checksums.
     Records,
-    /// Recomputing every stored parent hash of the tree.
+    /// Reporting the stored parent hashes' check (run by the same workers as the records,
+    /// after the last record chunk was taken).
     Tree,
     /// Checking the stored checkpoints.
     Checkpoints,
@@ -145,6 +147,9 @@ struct Chunk {
     b: u64,
 }
 
+/// A failed share of the tree's parent check: its order key `(level, index)` and the error.
+type TreeFailure = ((u32, u64), TreeStoreError);
+
 /// What a chunk found.
 struct ChunkDone {
     crc: crc32fast::Hasher,
@@ -186,7 +191,11 @@ impl Log {
         report(0, VerifyPhase::Records);
         let ctx = Context { alg: shared.alg, tree, tree_len, segments: &segments };
         let chunks = plan_chunks(&segments);
-        let done = run_chunks(&ctx, &chunks, &|checked| report(checked, VerifyPhase::Records))?;
+        let parts = tree.map(|_| TreeStore::parent_check_parts(tree_len)).unwrap_or_default();
+        let check_part = |k: usize| tree.zip(parts.get(k)).and_then(|(t, p)| t.check_part(p).err());
+        let (done, tree_failure) = run_chunks(&ctx, &chunks, (parts.len(), &check_part), &|n| {
+            report(n, VerifyPhase::Records)
+        })?;
         let mut bytes_hashed = 0;
         let mut leaves_compared = 0;
         for (i, seg) in segments.iter().enumerate() {
@@ -202,8 +211,10 @@ impl Log {
         }
 
         report(records_total, VerifyPhase::Tree);
-        if let Some(tree) = tree {
-            tree.recompute_check(tree_len).map_err(|e| tree_tamper(tree, e))?;
+        // The parents were checked beside the records; their first mismatch ranks after the
+        // records' and the footers'.
+        if let (Some(tree), Some((_, e))) = (tree, tree_failure) {
+            return Err(tree_tamper(tree, e));
         }
 
         report(records_total, VerifyPhase::Checkpoints);
@@ -299,14 +310,19 @@ fn plan_chunks(segments: &[SegmentSnap]) -> Vec<Chunk> {
     chunks
 }
 
-/// Checks every chunk on all cores; returns their results in chunk order, or the error of the
-/// first chunk (in log order) that failed.
+/// Checks every record chunk, then every part of the tree's parent check, on all cores from one
+/// shared queue (no barrier between the two). Returns the chunks' results in chunk order, or
+/// the error of the first chunk (in log order) that failed; and the parent check's first
+/// failure (smallest `(level, index)`), if any.
 fn run_chunks(
     ctx: &Context<'_>,
     chunks: &[Chunk],
+    (parts, check_part): (usize, &(dyn Fn(usize) -> Option<TreeFailure> + Sync)),
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<ChunkDone>, LogError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len());
+) -> Result<(Vec<ChunkDone>, Option<TreeFailure>), LogError> {
+    let items = chunks.len() + parts;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items);
+    let tree_failure: Mutex<Option<TreeFailure>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     // Chunks after the first failure need not be checked.
     let first_failed = AtomicUsize::new(usize::MAX);
@@ -316,10 +332,19 @@ fn run_chunks(
         chunks.iter().map(|_| Mutex::new(None)).collect();
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(chunk) = chunks.get(i) else { return };
-        if i > first_failed.load(Ordering::Relaxed) {
+        if i >= items || i > first_failed.load(Ordering::Relaxed) {
             return;
         }
+        let Some(chunk) = chunks.get(i) else {
+            // Parts come after all chunks: a record mismatch, which ranks first, skips them.
+            if let Some(failure) = check_part(i - chunks.len()) {
+                let mut first = tree_failure.lock();
+                if first.as_ref().is_none_or(|(key, _)| failure.0 < *key) {
+                    *first = Some(failure);
+                }
+            }
+            continue;
+        };
         let result = check_chunk(ctx, *chunk);
         if result.is_err() {
             first_failed.fetch_min(i, Ordering::Relaxed);
@@ -350,7 +375,7 @@ fn run_chunks(
             None => return Err(LogError::Poisoned),
         }
     }
-    Ok(out)
+    Ok((out, tree_failure.into_inner()))
 }
 
 /// Checks records `chunk.a..chunk.b` of a segment: framing, index, padding, leaf hash against

@@ -23,29 +23,119 @@ impl TreeStore {
         }
         let threads =
             std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, CHECK_THREADS_MAX);
-        let mut children = Vec::new();
-        let mut parents = Vec::new();
+        let mut bufs = CheckBuffers::default();
         for level in 1..LEVELS_MAX as u32 {
             let parent_count = upto >> level;
             if parent_count == 0 {
                 break;
             }
-            let mut first = 0u64;
-            while first < parent_count {
-                let count = CHECK_CHUNK_PARENTS.min(parent_count - first);
-                // count <= 2^15, so these lengths fit any usize.
-                children.resize(2 * count as usize * HASH_LEN, 0);
-                parents.resize(count as usize * HASH_LEN, 0);
-                self.read_entries_into(level - 1, 2 * first, &mut children)?;
-                self.read_entries_into(level, first, &mut parents)?;
-                if let Some(offset) = first_mismatch(self.alg, &children, &parents, threads) {
-                    return Err(TreeStoreError::ParentMismatch { level, index: first + offset });
-                }
-                first += count;
-            }
+            self.check_range(
+                ParentRange { level, first: 0, end: parent_count },
+                &mut bufs,
+                threads,
+            )
+            .map_err(|(_, e)| e)?;
         }
         Ok(())
     }
+
+    /// Splits the check of every stored parent over the first `upto` leaves into parts that can
+    /// run in any order and on any thread: one per aligned block of `2^12` leaves (its levels 1 to
+    /// 12, about 4095 node hashes), and one last part with the partial block's parents and every
+    /// level above 12. Together they cover each parent exactly once.
+    pub(crate) fn parent_check_parts(upto: u64) -> Vec<ParentCheckPart> {
+        let blocks = upto >> PART_LEVELS;
+        let mut parts: Vec<ParentCheckPart> = (0..blocks)
+            .map(|b| ParentCheckPart {
+                ranges: (1..=PART_LEVELS)
+                    .map(|level| {
+                        let shift = PART_LEVELS - level;
+                        ParentRange { level, first: b << shift, end: (b + 1) << shift }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut rest = Vec::new();
+        for level in 1..LEVELS_MAX as u32 {
+            let end = upto >> level;
+            if end == 0 {
+                break;
+            }
+            let first = if level <= PART_LEVELS { blocks << (PART_LEVELS - level) } else { 0 };
+            if first < end {
+                rest.push(ParentRange { level, first, end });
+            }
+        }
+        if !rest.is_empty() {
+            parts.push(ParentCheckPart { ranges: rest });
+        }
+        parts
+    }
+
+    /// Checks one part of [`TreeStore::parent_check_parts`] on the calling thread. On failure, returns
+    /// the error with its order key `(level, index)`: the parts' smallest key is the error
+    /// [`TreeStore::recompute_check`] would report first.
+    pub(crate) fn check_part(&self, part: &ParentCheckPart) -> Result<(), PartFailure> {
+        let mut bufs = CheckBuffers::default();
+        for range in &part.ranges {
+            self.check_range(*range, &mut bufs, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Checks parents `range.first..range.end` of `range.level` against their stored
+    /// children, reading them in rounds of [`CHECK_CHUNK_PARENTS`].
+    fn check_range(
+        &self,
+        range: ParentRange,
+        bufs: &mut CheckBuffers,
+        threads: usize,
+    ) -> Result<(), PartFailure> {
+        let ParentRange { level, mut first, end } = range;
+        while first < end {
+            let count = CHECK_CHUNK_PARENTS.min(end - first);
+            // count <= 2^15, so these lengths fit any usize.
+            bufs.children.resize(2 * count as usize * HASH_LEN, 0);
+            bufs.parents.resize(count as usize * HASH_LEN, 0);
+            let at = |e| ((level, first), e);
+            self.read_entries_into(level - 1, 2 * first, &mut bufs.children).map_err(at)?;
+            self.read_entries_into(level, first, &mut bufs.parents).map_err(at)?;
+            if let Some(offset) = first_mismatch(self.alg, &bufs.children, &bufs.parents, threads) {
+                let index = first + offset;
+                return Err(((level, index), TreeStoreError::ParentMismatch { level, index }));
+            }
+            first += count;
+        }
+        Ok(())
+    }
+}
+
+/// Levels below this are checked in aligned blocks of `2^PART_LEVELS` leaves, one part each.
+const PART_LEVELS: u32 = 12;
+
+/// A failed part check: its order key `(level, index)` and the error.
+pub(crate) type PartFailure = ((u32, u64), TreeStoreError);
+
+/// Parents `first..end` of one level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ParentRange {
+    level: u32,
+    first: u64,
+    end: u64,
+}
+
+/// Reusable read buffers of a parent check.
+#[derive(Default)]
+struct CheckBuffers {
+    children: Vec<u8>,
+    parents: Vec<u8>,
+}
+
+/// An independent share of the parent check, for callers that spread it over their own
+/// threads (the log's `verify()`): its parent ranges, lowest level first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ParentCheckPart {
+    ranges: Vec<ParentRange>,
 }
 
 impl TreeStore {
@@ -131,6 +221,62 @@ mod tests {
             parents.extend_from_slice(alg.node_hash(&l, &r).as_bytes());
         }
         (children, parents)
+    }
+
+    #[test]
+    fn parent_check_parts_cover_every_parent_once() {
+        for upto in [0u64, 1, 2, 3, 4095, 4096, 4097, 3 * 4096 + 5, 1 << 14, (1 << 16) + 777] {
+            let mut seen = std::collections::BTreeMap::new();
+            for part in TreeStore::parent_check_parts(upto) {
+                let mut previous = (0, 0);
+                for r in part.ranges {
+                    assert!((r.level, r.first) >= previous, "ranges of a part in order");
+                    previous = (r.level, r.end);
+                    for i in r.first..r.end {
+                        *seen.entry((r.level, i)).or_insert(0u32) += 1;
+                    }
+                }
+            }
+            let want: Vec<(u32, u64)> =
+                (1..64u32).flat_map(|level| (0..upto >> level).map(move |i| (level, i))).collect();
+            assert_eq!(seen.keys().copied().collect::<Vec<_>>(), want, "upto {upto}");
+            assert!(seen.values().all(|&n| n == 1), "upto {upto}");
+        }
+    }
+
+    /// The smallest failure over all parts, as `verify()` picks it.
+    fn first_part_failure(store: &TreeStore, upto: u64) -> Option<(u32, u64)> {
+        let parts = TreeStore::parent_check_parts(upto);
+        parts.iter().filter_map(|p| store.check_part(p).err()).map(|(key, _)| key).min()
+    }
+
+    #[test]
+    fn parts_report_the_same_first_mismatch_as_recompute_check() {
+        let alg = HashAlgorithm::Blake3;
+        let dir = tempfile::tempdir().unwrap();
+        let store = TreeStore::create(dir.path(), alg).unwrap();
+        let n = 3 * 4096 + 1000;
+        let leaves: Vec<Hash> = (0..n).map(|i: u64| alg.leaf_hash(&i.to_le_bytes())).collect();
+        store.append_leaves(&leaves).unwrap();
+        store.sync().unwrap();
+        assert_eq!(first_part_failure(&store, n), None);
+        let flip = |level: u32, index: u64| {
+            let path = store.level_file(level);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[32 + index as usize * HASH_LEN] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        };
+        // Level 5 in the third block, level 2 in the partial block, level 13 above the blocks.
+        for (level, index) in [(13, 0), (5, 2 * 128 + 3), (2, 3 * 1024 + 10)] {
+            flip(level, index);
+            let store = TreeStore::open(dir.path(), alg).unwrap();
+            let Err(TreeStoreError::ParentMismatch { level: l, index: i }) =
+                store.recompute_check(n)
+            else {
+                panic!("recompute_check missed the flip at level {level}");
+            };
+            assert_eq!(first_part_failure(&store, n), Some((l, i)), "flip at level {level}");
+        }
     }
 
     #[test]
