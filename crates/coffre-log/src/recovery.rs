@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// Bytes read per refill of the scan window.
 const WINDOW_BYTES: u64 = 1 << 20;
+/// Bytes OR-folded at once when skipping zeros (a multiple of `FRAME_ALIGN`).
+const ZERO_BLOCK_BYTES: usize = 4096;
 
 /// What opening a log found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,17 +75,48 @@ pub(crate) struct ActiveScan {
     pub dirty_end: u64,
 }
 
-/// A window over a file for sequential scans, refilled on demand.
+/// A window over a file for sequential scans, refilled on demand. It also keeps the crc32 of
+/// the records accepted so far, hashed a window at a time: one call per ~1 MiB instead of one
+/// per frame, whose fixed cost weighs on 256-byte records.
 struct Window<'a> {
     file: &'a dyn StorageFile,
     file_len: u64,
     start: u64,
     buf: Vec<u8>,
+    /// crc32 of `[SEGMENT_HEADER_LEN, crc_done)`.
+    crc: crc32fast::Hasher,
+    crc_done: u64,
+    /// End of the records accepted: `[crc_done, crc_to)` is still in `buf`, to be hashed
+    /// before it is replaced. Only ever raised to the end of a frame just read through `get`.
+    crc_to: u64,
 }
 
 impl<'a> Window<'a> {
     fn new(file: &'a dyn StorageFile, file_len: u64) -> Window<'a> {
-        Window { file, file_len, start: 0, buf: Vec::new() }
+        Window {
+            file,
+            file_len,
+            start: 0,
+            buf: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+            crc_done: SEGMENT_HEADER_LEN,
+            crc_to: SEGMENT_HEADER_LEN,
+        }
+    }
+
+    /// Hashes the accepted bytes still pending in the buffer.
+    fn flush_crc(&mut self) {
+        if self.crc_done < self.start {
+            // Bytes already dropped from the buffer: crc_done stays behind and the scan
+            // reports it (never happens: refills only move forward from the last record).
+            return;
+        }
+        let from = self.crc_done.saturating_sub(self.start) as usize;
+        let to = self.crc_to.saturating_sub(self.start) as usize;
+        if let Some(bytes) = self.buf.get(from..to) {
+            self.crc.update(bytes);
+            self.crc_done = self.crc_to;
+        }
     }
 
     /// `[at, at + len)`, or `None` if it passes the end of the file. `len` is bounded by the
@@ -94,6 +127,7 @@ impl<'a> Window<'a> {
         };
         let have_end = self.start + self.buf.len() as u64;
         if at < self.start || end > have_end {
+            self.flush_crc();
             let fill_end = (at + len.max(WINDOW_BYTES)).min(self.file_len);
             self.buf.resize((fill_end - at) as usize, 0);
             self.file.read_exact_at(&mut self.buf, at)?;
@@ -160,17 +194,20 @@ pub(crate) fn scan_active(
         };
         match header {
             Ok(h) => {
-                let len = h.frame_len();
-                if let Some(frame) = w.get(pos, len).map_err(io_err)? {
-                    scan.records_crc.update(frame);
-                }
-                scan.offsets.push(pos);
+                // check_at just read the whole frame: it is in the window.
+                pos += h.frame_len();
+                w.crc_to = pos;
+                scan.offsets.push(pos - h.frame_len());
                 scan.last_group = Some(h.group);
-                pos += len;
             }
             Err(detail) => break Some(detail),
         }
     };
+    w.flush_crc();
+    if w.crc_done != pos {
+        return Err(LogError::corruption(path, w.crc_done, "scan lost track of its checksum"));
+    }
+    scan.records_crc = w.crc.clone();
     scan.records_end = pos;
     scan.dirty_end = pos;
     let Some(detail) = failure else {
@@ -228,12 +265,13 @@ fn scan_after_failure(
         AfterFailure { groups: Vec::new(), valid_count: 0, first_valid: None, dirty_end: from };
     let mut pos = from;
     while pos < w.file_len {
-        let word_len = (w.file_len - pos).min(FRAME_ALIGN);
-        let nonzero = w.get(pos, word_len)?.is_some_and(|b| b.iter().any(|&x| x != 0));
-        if !nonzero {
-            pos += word_len;
-            continue;
+        // The preallocated zeros after the last record run for megabytes: skipped a window
+        // at a time, not a word at a time (it was ~30% of open time).
+        pos = skip_zero_words(w, pos)?;
+        if pos >= w.file_len {
+            break;
         }
+        let word_len = (w.file_len - pos).min(FRAME_ALIGN);
         out.dirty_end = pos + word_len;
         if pos > from {
             if let Ok(h) = check_at(w, pos, frame_len_max)? {
@@ -250,4 +288,79 @@ fn scan_after_failure(
         pos += word_len;
     }
     Ok(out)
+}
+
+/// The first word (aligned on `FRAME_ALIGN` from `pos`) at or after `pos` holding a non-zero
+/// byte, or the file length. Each step moves forward by up to a window.
+fn skip_zero_words(w: &mut Window<'_>, mut pos: u64) -> io::Result<u64> {
+    while pos < w.file_len {
+        let len = (w.file_len - pos).min(WINDOW_BYTES);
+        let Some(chunk) = w.get(pos, len)? else {
+            return Ok(pos);
+        };
+        // OR-folding blocks vectorises; only the block holding a non-zero byte is searched.
+        let block = ZERO_BLOCK_BYTES;
+        let first = chunk
+            .chunks(block)
+            .position(|c| c.iter().fold(0u8, |acc, &b| acc | b) != 0)
+            .and_then(|k| {
+                let c = chunk.get(k * block..)?;
+                c.iter().position(|&b| b != 0).map(|i| k * block + i)
+            });
+        match first {
+            Some(i) => return Ok(pos + (i as u64 / FRAME_ALIGN) * FRAME_ALIGN),
+            None => pos += len,
+        }
+    }
+    Ok(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::encode_frame;
+
+    /// A segment file: a header of ones, `n` records of `payload_bytes`, then `zeros` bytes.
+    fn segment(n: u64, payload_bytes: usize, zeros: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+        let mut bytes = vec![1u8; SEGMENT_HEADER_LEN as usize];
+        for i in 0..n {
+            let payload = vec![(i % 251) as u8 | 1; payload_bytes];
+            encode_frame(&mut bytes, i, i / 7, &[2u8; coffre_clock::TIMESTAMP_LEN], &payload);
+        }
+        bytes.resize(bytes.len() + zeros, 0);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        (file, bytes)
+    }
+
+    fn scan(file: &tempfile::NamedTempFile, len: u64) -> Result<ActiveScan, LogError> {
+        let f = std::fs::File::open(file.path()).unwrap();
+        scan_active(&f, file.path(), len, 0, 1 << 20)
+    }
+
+    #[test]
+    fn records_crc_spans_window_refills() {
+        let (file, bytes) = segment(3_000, 1_000, (2 << 20) + 3);
+        let s = scan(&file, bytes.len() as u64).unwrap();
+        assert_eq!(s.offsets.len(), 3_000);
+        assert!(s.torn.is_none());
+        assert_eq!(s.dirty_end, s.records_end);
+        let records = &bytes[SEGMENT_HEADER_LEN as usize..s.records_end as usize];
+        assert_eq!(s.records_crc.finalize(), crc32fast::hash(records));
+    }
+
+    #[test]
+    fn a_stray_byte_deep_in_the_zeros_is_found_at_its_word() {
+        let (file, mut bytes) = segment(3_000, 1_000, 3 << 20);
+        let end = bytes.len() - (3 << 20);
+        let stray = end + (3 << 19) + 5;
+        bytes[stray] = 9;
+        std::fs::write(file.path(), &bytes).unwrap();
+        let s = scan(&file, bytes.len() as u64).unwrap();
+        let torn = s.torn.unwrap();
+        assert_eq!(torn.offset, end as u64);
+        let word_end = end + (stray - end) / 8 * 8 + 8;
+        assert_eq!(s.dirty_end, word_end as u64);
+        assert_eq!(torn.bytes_cut, (word_end - end) as u64);
+    }
 }
