@@ -7,6 +7,7 @@ use crate::backend::OpenMode;
 use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::hash::Hash;
+use crate::leaf_hasher::{hash_and_append, hash_leaves, Stamped, PARALLEL_RECORDS_MIN};
 use crate::log::{ActiveView, Shared};
 use crate::options::{Durability, Preallocation};
 use crate::prealloc::Preallocator;
@@ -45,7 +46,7 @@ impl Payloads {
         }
     }
 
-    fn get(&self, i: usize) -> &[u8] {
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
         match self {
             Payloads::One(p) => p,
             Payloads::Many(v) => v.get(i).map_or(&[][..], |p| p),
@@ -223,9 +224,8 @@ impl Committer {
         let force_sync = requests.iter().any(|r| r.force_sync);
         let result = self.write_group(requests, &mut answered, force_sync);
         match result {
-            Ok(()) => {
+            Ok(tree_result) => {
                 let records: u64 = answered.iter().map(|(_, r): &(_, Vec<_>)| r.len() as u64).sum();
-                let tree_result = self.feed_tree();
                 // Release: a reader that sees the new length sees the view and tree updates.
                 self.shared.len.store(self.next_index, Ordering::Release);
                 self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
@@ -251,18 +251,19 @@ impl Committer {
         }
     }
 
-    /// Stamps, frames, writes and (per durability) syncs the requests.
+    /// Stamps, frames, writes and (per durability) syncs the requests, and hashes their leaves
+    /// into the receipts and the tree store. `Ok` means the records are written (and synced
+    /// when due); it carries the tree's result, whose failure does not undo that.
     fn write_group(
         &mut self,
         requests: Vec<Append>,
         answered: &mut Vec<(Answerer, Vec<Receipt>)>,
         force_sync: bool,
-    ) -> Result<(), LogError> {
-        self.leaves.clear();
-        let mut stamps: Vec<Timestamp> = Vec::new();
+    ) -> Result<Result<(), LogError>, LogError> {
+        let mut group: Vec<Stamped> = Vec::with_capacity(requests.len());
         for request in requests {
-            stamps.clear();
             let n = request.payloads.len();
+            let mut stamps = Vec::with_capacity(n);
             // Stamp the whole request first: a clock error fails it before any byte is framed.
             let stamped: Result<(), _> =
                 (0..n).try_for_each(|_| self.clock.now().map(|t| stamps.push(t)));
@@ -270,14 +271,67 @@ impl Committer {
                 request.reply.send(Err(LogError::Clock(e)));
                 continue;
             }
-            let mut receipts = Vec::with_capacity(n);
             answered.push((request.reply, Vec::new()));
-            for (i, timestamp) in stamps.iter().enumerate() {
+            group.push(Stamped { payloads: request.payloads, stamps });
+        }
+        let records: usize = group.iter().map(|r| r.stamps.len()).sum();
+        let first_index = self.next_index;
+        let mut leaves = std::mem::take(&mut self.leaves);
+        leaves.clear();
+        let tree_result = if self.leaf_hashes && records >= PARALLEL_RECORDS_MIN {
+            // The hashes and tree appends (~0.66 µs per 256 B record) run on the second core
+            // while this thread frames, writes and syncs the same records (~0.65 µs).
+            let shared = Arc::clone(&self.shared);
+            let (written, (hashed, appended)) = std::thread::scope(|s| {
+                let group = &group;
+                let hasher = s.spawn(move || {
+                    hash_and_append(shared.alg, shared.tree.as_ref(), group, leaves)
+                });
+                let written = self.frame_write_sync(group, answered, force_sync);
+                let hashed = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (written, hashed)
+            });
+            self.leaves = hashed;
+            if let Err(e) = written {
+                // The tree may hold leaves of records that are not durable: cut them, so the
+                // tree never runs ahead of the records (a failure here is repaired on open,
+                // which cuts the tree to the records; the log is poisoned meanwhile).
+                if let Some(tree) = self.shared.tree.as_ref() {
+                    let _ = tree.truncate(first_index);
+                }
+                return Err(e);
+            }
+            appended.and_then(|()| self.count_tree_leaves())
+        } else {
+            self.leaves = leaves;
+            self.frame_write_sync(&group, answered, force_sync)?;
+            if self.leaf_hashes {
+                hash_leaves(self.shared.alg, &group, &mut self.leaves);
+            }
+            self.feed_tree()
+        };
+        if self.leaf_hashes {
+            let receipts = answered.iter_mut().flat_map(|(_, r)| r.iter_mut());
+            for (receipt, leaf_hash) in receipts.zip(self.leaves.iter()) {
+                receipt.leaf_hash = *leaf_hash;
+            }
+        }
+        Ok(tree_result)
+    }
+
+    /// Frames and writes the stamped requests, then syncs them when due; fills `answered`'s
+    /// receipts (leaf hashes still zero).
+    fn frame_write_sync(
+        &mut self,
+        group: &[Stamped],
+        answered: &mut [(Answerer, Vec<Receipt>)],
+        force_sync: bool,
+    ) -> Result<(), LogError> {
+        for (request, (_, receipts)) in group.iter().zip(answered.iter_mut()) {
+            receipts.reserve_exact(request.stamps.len());
+            for (i, timestamp) in request.stamps.iter().enumerate() {
                 let receipt = self.add_record(request.payloads.get(i), *timestamp)?;
                 receipts.push(receipt);
-            }
-            if let Some(last) = answered.last_mut() {
-                last.1 = receipts;
             }
         }
         self.flush()?;
@@ -307,15 +361,11 @@ impl Committer {
         self.buf_offsets.push(offset);
         self.active.record_count += 1;
         self.next_index += 1;
-        let leaf_hash = match self.leaf_hashes {
-            true => self.shared.alg.leaf_hash_parts(&[&ts, payload]),
-            false => Hash([0; crate::hash::HASH_LEN]),
-        };
-        self.leaves.push(leaf_hash);
         if self.buf.len() >= FLUSH_BYTES {
             self.flush()?;
         }
-        Ok(Receipt { index, timestamp, leaf_hash })
+        // The leaf hash is filled in by write_group once known.
+        Ok(Receipt { index, timestamp, leaf_hash: Hash([0; crate::hash::HASH_LEN]) })
     }
 
     /// Writes the buffer at the end of the active segment (no sync) and publishes the offsets
@@ -481,6 +531,15 @@ impl Committer {
             return Ok(());
         };
         tree.append_leaves(&self.leaves)?;
+        self.count_tree_leaves()
+    }
+
+    /// Counts the group's leaves, just appended to the tree store, and syncs the tree every
+    /// [`TREE_SYNC_LEAVES`].
+    fn count_tree_leaves(&mut self) -> Result<(), LogError> {
+        let Some(tree) = self.shared.tree.as_ref() else {
+            return Ok(());
+        };
         self.tree_unsynced += self.leaves.len() as u64;
         if self.tree_unsynced >= TREE_SYNC_LEAVES {
             tree.sync()?;
@@ -493,4 +552,85 @@ impl Committer {
 /// End of the space reserved when a segment is created.
 pub(crate) fn initial_prealloc_end(segment_size_bytes: u64) -> u64 {
     PREALLOC_CHUNK_BYTES.min(segment_size_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::sim::{FaultError, FaultOp, SimBackend};
+    use crate::merkle::MemoryTree;
+    use crate::{Log, LogOptions};
+    use std::path::Path;
+
+    /// Records enough for the leaves to be hashed beside the write and sync.
+    const BATCH: usize = PARALLEL_RECORDS_MIN * 2 + 3;
+
+    fn batch() -> Vec<Vec<u8>> {
+        (0..BATCH).map(|i| vec![i as u8; 20 + i % 50]).collect()
+    }
+
+    fn sim_options(sim: &SimBackend) -> LogOptions {
+        LogOptions {
+            preallocation: Preallocation::None,
+            backend: Arc::new(sim.clone()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_large_batch_across_segment_rolls_gets_its_leaf_hashes_in_receipts_and_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || LogOptions {
+            segment_size_bytes: 4096,
+            payload_size_bytes_max: 512,
+            ..Default::default()
+        };
+        let log = Log::create(dir.path(), opts()).unwrap();
+        log.append(b"first").unwrap();
+        let payloads = batch();
+        let receipts = log.append_batch(&payloads).unwrap();
+        assert!(log.stats().segments_sealed > 3);
+        let alg = log.hash_algorithm();
+        let mut mem = MemoryTree::new(alg);
+        mem.push_leaf_hash(log.read(0).unwrap().leaf_hash(alg));
+        for (i, r) in receipts.iter().enumerate() {
+            assert_eq!(r.index, i as u64 + 1);
+            assert_eq!(r.leaf_hash, log.read(r.index).unwrap().leaf_hash(alg));
+            mem.push_leaf_hash(r.leaf_hash);
+        }
+        let len = BATCH as u64 + 1;
+        assert_eq!(log.root(len).unwrap(), mem.root(len));
+        drop(log);
+        let (log, _) = Log::open(dir.path(), opts()).unwrap();
+        assert_eq!(log.root(len).unwrap(), mem.root(len));
+    }
+
+    #[test]
+    fn a_failed_write_or_sync_in_a_large_batch_cuts_its_leaves_from_the_tree() {
+        // The committer's write fails through the test hook: a sim write fault could hit the
+        // tree store's writes instead (they run on the hasher at the same time).
+        for write_fails in [false, true] {
+            let sim = SimBackend::new(7);
+            sim.mkdir_durable(Path::new("/sim"));
+            let dir = Path::new("/sim/log");
+            let log = Log::create(dir, sim_options(&sim)).unwrap();
+            log.append(b"kept").unwrap();
+            match write_fails {
+                true => log.fail_next_write(),
+                // Tree appends do not sync: the first sync is the group's fdatasync.
+                false => sim.inject(FaultOp::Sync, 1, FaultError::Eio),
+            }
+            let op = if write_fails { "write" } else { "sync" };
+            assert!(matches!(log.append_batch(&batch()), Err(LogError::Io { .. })), "{op}");
+            assert!(log.is_poisoned());
+            assert_eq!(log.len(), 1);
+            assert_eq!(log.tree().map(|t| t.len()), Some(1), "{op}: leaves of a failed group");
+            drop(log);
+            sim.power_loss();
+            let (log, _) = Log::open(dir, sim_options(&sim)).unwrap();
+            assert_eq!(log.len(), 1);
+            assert_eq!(log.append_batch(&batch()).unwrap()[0].index, 1);
+            log.verify(&|_| {}).unwrap();
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub use hash::{Hash, HashAlgorithm, HASH_LEN};
 // Storage: segments, records, group commit, recovery (docs/FORMAT.md).
 mod ack;
 mod commit;
+mod leaf_hasher;
 pub mod error;
 mod log;
 pub mod manifest;
