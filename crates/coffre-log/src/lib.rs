@@ -16,13 +16,13 @@ pub use hash::{Hash, HashAlgorithm, HASH_LEN};
 // Storage: segments, records, group commit, recovery (docs/FORMAT.md).
 mod ack;
 mod commit;
-mod leaf_hasher;
 pub mod error;
+mod leaf_hasher;
 mod log;
 pub mod manifest;
 mod mmap;
-mod prealloc;
 pub mod options;
+mod prealloc;
 pub mod record;
 pub mod recovery;
 mod segment;
