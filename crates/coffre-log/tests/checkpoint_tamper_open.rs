@@ -20,6 +20,17 @@ fn log_with_checkpoint() -> (tempfile::TempDir, String) {
     (dir, note)
 }
 
+/// The same 20 records, checkpointed under another key.
+fn log_resigned_by_another_key() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let forged =
+        Log::create(dir.path(), LogOptions { checkpoint_signer: Some(other_signer()), ..opts() })
+            .unwrap();
+    append(&forged, 0, 20);
+    forged.checkpoint().unwrap();
+    dir
+}
+
 #[test]
 fn log_truncated_below_its_checkpoint_is_tamper_not_a_torn_tail() {
     let (dir, _) = log_with_checkpoint();
@@ -93,17 +104,9 @@ fn checkpoints_signed_by_another_key_are_detected() {
 #[test]
 fn log_resigned_by_another_key_fails_against_the_auditors_key() {
     let (dir, trusted_note) = log_with_checkpoint();
-    // Rewrite everything with another key: the log is self-consistent again...
-    let forged_dir = tempfile::tempdir().unwrap();
-    let forged = Log::create(
-        forged_dir.path(),
-        LogOptions { checkpoint_signer: Some(other_signer()), ..opts() },
-    )
-    .unwrap();
-    append(&forged, 0, 20);
-    forged.checkpoint().unwrap();
-    drop(forged);
-    // ...but not against the key the auditor trusts.
+    // Rewritten with another key, the log is self-consistent again, but not against the key
+    // the auditor trusts.
+    let forged_dir = log_resigned_by_another_key();
     let audited = LogOptions {
         checkpoint_signer: None,
         trusted_verifier: Some(signer().verifier()),
@@ -119,15 +122,7 @@ fn log_resigned_by_another_key_fails_against_the_auditors_key() {
 #[test]
 fn a_trusted_key_alone_catches_a_log_resigned_by_another_key() {
     let (dir, _) = log_with_checkpoint();
-    let forged_dir = tempfile::tempdir().unwrap();
-    let forged = Log::create(
-        forged_dir.path(),
-        LogOptions { checkpoint_signer: Some(other_signer()), ..opts() },
-    )
-    .unwrap();
-    append(&forged, 0, 20);
-    forged.checkpoint().unwrap();
-    drop(forged);
+    let forged_dir = log_resigned_by_another_key();
     let audited = LogOptions {
         checkpoint_signer: None,
         trusted_verifier: Some(signer().verifier()),
