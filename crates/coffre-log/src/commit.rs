@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 
 /// Most records in one commit group (bounds the group's buffers and waiters).
 const GROUP_RECORDS_MAX: usize = 8192;
+/// Longest a group waits for in-flight appends not yet queued (a fraction of one fdatasync,
+/// ~100 µs on the machines measured in docs/PERFORMANCE.md).
+const COMMIT_DELAY_MAX: Duration = Duration::from_micros(60);
+/// How often the wait re-reads the number of appends in flight.
+const COMMIT_DELAY_POLL: Duration = Duration::from_micros(10);
 /// Buffered bytes that trigger a `pwrite` inside a group (still one fdatasync per group).
 const FLUSH_BYTES: usize = 4 << 20;
 /// Space reserved ahead of the writes when the active segment grows.
@@ -166,6 +171,7 @@ impl Committer {
                 records += next.payloads.len();
                 requests.push(next);
             }
+            self.gather_stragglers(&mut requests, records);
             self.commit(requests);
         }
         // Requests still queued by the checkpointer get a Poisoned answer when dropped.
@@ -174,6 +180,36 @@ impl Committer {
             if self.tree_unsynced > 0 && !self.shared.poisoned.load(Ordering::Acquire) {
                 // Saves the next open from re-hashing; a failure here only costs that.
                 let _ = tree.sync();
+            }
+        }
+    }
+
+    /// Adaptive commit delay. Writers answered by the previous group re-submit a few
+    /// microseconds later; without a wait they miss this group and writers split into two
+    /// cohorts taking turns (half-size groups, twice the syncs). So while fewer requests are
+    /// gathered than appends are in flight, wait for the missing ones, at most
+    /// [`COMMIT_DELAY_MAX`]: a lone writer (nothing else in flight) never waits.
+    fn gather_stragglers(&mut self, requests: &mut Vec<Append>, mut records: usize) {
+        if !matches!(self.durability, Durability::Immediate) {
+            return;
+        }
+        let deadline = Instant::now() + COMMIT_DELAY_MAX;
+        while records < GROUP_RECORDS_MAX {
+            let in_flight = self.shared.appends_in_flight.load(Ordering::Acquire);
+            if requests.len() as u64 >= in_flight {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            match self.rx.recv_timeout((deadline - now).min(COMMIT_DELAY_POLL)) {
+                Ok(next) => {
+                    records += next.payloads.len();
+                    requests.push(next);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
         }
     }

@@ -106,6 +106,9 @@ pub(crate) struct Shared {
     /// Records visible to readers (durable under the default durability).
     pub len: AtomicU64,
     pub poisoned: AtomicBool,
+    /// Appends submitted and not yet answered-and-returned: the committer waits briefly for
+    /// those not yet in its queue, so concurrent writers share one sync (crate::commit).
+    pub appends_in_flight: AtomicU64,
     pub stats: StatCounters,
     pub tree: Option<TreeStore>,
     /// Retention policy, holds and purge bound (crate::retention).
@@ -367,6 +370,7 @@ impl Log {
             view: RwLock::new(view),
             len: AtomicU64::new(records),
             poisoned: AtomicBool::new(false),
+            appends_in_flight: AtomicU64::new(0),
             stats,
             tree,
             retention: crate::retention::RetentionCell::new(policy),
@@ -491,6 +495,7 @@ impl Log {
             view: RwLock::new(View { sealed: sealed.into_iter().map(Arc::new).collect(), active }),
             len: AtomicU64::new(records),
             poisoned: AtomicBool::new(false),
+            appends_in_flight: AtomicU64::new(0),
             stats: StatCounters::default(),
             tree,
             retention: crate::retention::RetentionCell::new(policy),
@@ -563,9 +568,12 @@ impl Log {
         }
         let (ticket, reply) = ticket();
         let reply = Answerer::Slot(reply);
-        tx.send(Append { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned)?;
+        self.shared.appends_in_flight.fetch_add(1, Ordering::AcqRel);
+        let sent = tx.send(Append { payloads, force_sync, reply }).map_err(|_| LogError::Poisoned);
         // A reply dropped unanswered (the committer gave up on the group) answers Poisoned.
-        let receipts = ticket.wait()?;
+        let receipts = sent.and_then(|()| ticket.wait());
+        self.shared.appends_in_flight.fetch_sub(1, Ordering::AcqRel);
+        let receipts = receipts?;
         if let Some(auto) = &self.auto {
             auto.after_append(self.len(), self.checkpointer.store.latest_size());
         }
