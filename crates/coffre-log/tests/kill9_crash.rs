@@ -25,21 +25,7 @@ const CHILD_DIR_ENV: &str = "COFFRE_KILL9_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "COFFRE_KILL9_CHILD_SEED";
 const CHILD_TEST: &str = "child_appends_until_killed";
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use coffre_log::backend::sim::SplitMix64 as Rng;
 
 fn options(preallocation: Preallocation) -> LogOptions {
     LogOptions {
@@ -159,7 +145,7 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
     let mut checked = 0u64;
     let (mut torn, mut resumed) = (0u64, 0u64);
     while kills < kills_max && started.elapsed() < time_max {
-        let child_seed = rng.next();
+        let child_seed = rng.next_u64();
         let mut child = Command::new(&exe)
             .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_DIR_ENV, &dir)

@@ -27,25 +27,7 @@ const DIR: &str = "/sim/log";
 const CRASHES_PER_WORKLOAD: u64 = 4;
 const FAULTS_PER_WORKLOAD: u64 = 2;
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-}
+use coffre_log::backend::sim::SplitMix64 as Rng;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -70,7 +52,7 @@ struct Workload {
 
 fn payload(rng: &mut Rng) -> Vec<u8> {
     let len = rng.below(121) as usize;
-    let tag = rng.next();
+    let tag = rng.next_u64();
     (0..len).map(|k| (tag >> (k % 8 * 8)) as u8 ^ k as u8).collect()
 }
 

@@ -105,7 +105,7 @@ struct Disk {
     crash_after: Option<u64>,
     fault: Option<Fault>,
     counters: SimCounters,
-    rng: u64,
+    rng: SplitMix64,
 }
 
 fn eio(what: &str) -> io::Error {
@@ -116,22 +116,34 @@ fn not_found(path: &Path) -> io::Error {
     io::Error::new(ErrorKind::NotFound, format!("sim: no such file {}", path.display()))
 }
 
-impl Disk {
-    fn next_random(&mut self) -> u64 {
-        // splitmix64: small, seedable, good enough to choose crash outcomes.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
+/// splitmix64: a small, seedable generator, good enough to choose crash outcomes and random
+/// workloads. Shared by the simulated disk and the crash tests so a seed means one thing.
+#[derive(Clone, Debug, Default)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
-            self.next_random() % n
+            self.next_u64() % n
         }
+    }
+}
+
+impl Disk {
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.below(n)
     }
 
     /// Counts a mutating operation of `kind`; fails it if the disk is frozen, the crash point
@@ -254,7 +266,7 @@ pub struct SimBackend {
 impl SimBackend {
     /// An empty disk whose random choices (what a power loss keeps) follow `seed`.
     pub fn new(seed: u64) -> SimBackend {
-        let disk = Disk { rng: seed, ..Disk::default() };
+        let disk = Disk { rng: SplitMix64(seed), ..Disk::default() };
         SimBackend { disk: Arc::new(Mutex::new(disk)) }
     }
 

@@ -107,6 +107,15 @@ impl fmt::Debug for TreeStore {
     }
 }
 
+/// Whether a removal removed something: a path already absent is not an error.
+fn removed(result: std::io::Result<()>, path: &Path) -> Result<bool, TreeStoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(TreeStoreError::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
 impl TreeStore {
     /// Creates an empty tree store in `dir/tree/` (`dir` is the log directory, which must
     /// exist). Fails with [`TreeStoreError::AlreadyExists`] if a store is already there.
@@ -154,20 +163,12 @@ impl TreeStore {
     ) -> Result<TreeStore, TreeStoreError> {
         let tree_dir = dir.join(TREE_DIR_NAME);
         let head_path = tree_dir.join(HEAD_FILE_NAME);
-        match be.remove_file(&head_path) {
-            Ok(()) => {
-                // DIRECTORY FSYNC: the head must be gone for good before any level file is
-                // rewritten, or a crash could pair the old head with new level files.
-                sync_dir(&**be, &tree_dir)?;
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(TreeStoreError::Io { path: head_path, source: e }),
+        if removed(be.remove_file(&head_path), &head_path)? {
+            // DIRECTORY FSYNC: the head must be gone for good before any level file is
+            // rewritten, or a crash could pair the old head with new level files.
+            sync_dir(&**be, &tree_dir)?;
         }
-        match be.remove_dir_all(&tree_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(TreeStoreError::Io { path: tree_dir, source: e }),
-        }
+        removed(be.remove_dir_all(&tree_dir), &tree_dir)?;
         TreeStore::create_with_backend(be, dir, alg)
     }
 
