@@ -9,11 +9,9 @@
 //!    sizes (which must verify), then one bit flipped in a root or the path, or a path one
 //!    hash shorter or longer: it must not verify.
 
-use super::inclusion_proof::{alg_of, hash_at, tree_of, u64_at};
+use super::inclusion_proof::{alg_of, tree_of, RawProof};
 use coffre_log::merkle::{root_from_consistency, verify_consistency, ConsistencyProof};
 use coffre_log::{Hash, HashAlgorithm, HASH_LEN};
-
-const PATH_LEN_MAX: usize = 80;
 
 fn json(data: &[u8]) {
     let Ok(proof) = serde_json::from_slice::<ConsistencyProof>(data) else {
@@ -33,19 +31,7 @@ fn json(data: &[u8]) {
 }
 
 fn raw(data: &[u8]) {
-    let field = |at: usize, len: usize| data.get(at..).map_or(&[][..], |s| &s[..s.len().min(len)]);
-    let alg = alg_of(field(0, 1).first().copied().unwrap_or(0));
-    let size1 = u64_at(field(1, 8));
-    let size2 = u64_at(field(9, 8));
-    let root1 = hash_at(field(17, 32));
-    let root2 = hash_at(field(49, 32));
-    let path: Vec<Hash> = data
-        .get(81..)
-        .unwrap_or_default()
-        .chunks(HASH_LEN)
-        .take(PATH_LEN_MAX)
-        .map(hash_at)
-        .collect();
+    let RawProof { alg, a: size1, b: size2, h1: root1, h2: root2, path } = RawProof::decode(data);
     let verified = verify_consistency(alg, size1, size2, &root1, &root2, &path);
     let computed = root_from_consistency(alg, size1, size2, &root1, &path);
     assert_eq!(verified.is_ok(), computed == Ok(root2), "verify and root_from disagree");

@@ -41,6 +41,45 @@ pub fn alg_of(byte: u8) -> HashAlgorithm {
     }
 }
 
+/// The raw layout both proof targets share: `alg(u8) a(u64 LE) b(u64 LE) h1[32] h2[32]`, then
+/// up to [`PATH_LEN_MAX`] path hashes (short fields are zero-padded).
+pub struct RawProof {
+    /// Hash algorithm.
+    pub alg: HashAlgorithm,
+    /// First number (leaf index, or old size).
+    pub a: u64,
+    /// Second number (tree size, or new size).
+    pub b: u64,
+    /// First hash (leaf hash, or old root).
+    pub h1: Hash,
+    /// Second hash (root, or new root).
+    pub h2: Hash,
+    /// Path hashes.
+    pub path: Vec<Hash>,
+}
+
+impl RawProof {
+    /// Decodes `data` in the raw layout.
+    pub fn decode(data: &[u8]) -> RawProof {
+        let field =
+            |at: usize, len: usize| data.get(at..).map_or(&[][..], |s| &s[..s.len().min(len)]);
+        RawProof {
+            alg: alg_of(field(0, 1).first().copied().unwrap_or(0)),
+            a: u64_at(field(1, 8)),
+            b: u64_at(field(9, 8)),
+            h1: hash_at(field(17, 32)),
+            h2: hash_at(field(49, 32)),
+            path: data
+                .get(81..)
+                .unwrap_or_default()
+                .chunks(HASH_LEN)
+                .take(PATH_LEN_MAX)
+                .map(hash_at)
+                .collect(),
+        }
+    }
+}
+
 /// A tree of `size` distinct leaves.
 pub fn tree_of(alg: HashAlgorithm, size: u64) -> MemoryTree {
     let mut tree = MemoryTree::new(alg);
@@ -63,19 +102,8 @@ fn json(data: &[u8]) {
 }
 
 fn raw(data: &[u8]) {
-    let field = |at: usize, len: usize| data.get(at..).map_or(&[][..], |s| &s[..s.len().min(len)]);
-    let alg = alg_of(field(0, 1).first().copied().unwrap_or(0));
-    let leaf_index = u64_at(field(1, 8));
-    let tree_size = u64_at(field(9, 8));
-    let leaf = hash_at(field(17, 32));
-    let root = hash_at(field(49, 32));
-    let path: Vec<Hash> = data
-        .get(81..)
-        .unwrap_or_default()
-        .chunks(HASH_LEN)
-        .take(PATH_LEN_MAX)
-        .map(hash_at)
-        .collect();
+    let RawProof { alg, a: leaf_index, b: tree_size, h1: leaf, h2: root, path } =
+        RawProof::decode(data);
     let verified = verify_inclusion(alg, leaf_index, tree_size, &leaf, &path, &root);
     let computed = root_from_inclusion(alg, leaf_index, tree_size, &leaf, &path);
     assert_eq!(verified.is_ok(), computed == Ok(root), "verify and root_from disagree");
