@@ -487,7 +487,7 @@ impl Committer {
         self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
         self.last_sync = Instant::now();
-        self.group += 1;
+        self.group = self.group.saturating_add(1);
         Ok(())
     }
 
@@ -510,7 +510,7 @@ impl Committer {
         shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
         self.last_sync = Instant::now();
-        self.group += 1;
+        self.group = self.group.saturating_add(1);
         let sealed = SealedSegment::from_seal(
             Arc::clone(&shared.backend),
             a.path.clone(),

@@ -403,7 +403,7 @@ impl Log {
                 prealloc_file: None,
             },
             next_index: records,
-            group: scan.last_group.map_or(0, |g| g + 1),
+            group: scan.last_group.map_or(0, |g| g.saturating_add(1)),
             buf: Vec::new(),
             buf_offsets: Vec::new(),
             leaves: Vec::new(),

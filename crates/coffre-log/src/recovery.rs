@@ -222,7 +222,7 @@ pub(crate) fn scan_active(
     let torn_group = match (after.groups.as_slice(), scan.last_group) {
         ([], _) => true,
         ([_], None) => true,
-        ([g], Some(last)) => *g == last || *g == last + 1,
+        ([g], Some(last)) => *g == last || Some(*g) == last.checked_add(1),
         _ => false,
     };
     if !torn_group {
