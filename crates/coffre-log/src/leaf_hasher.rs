@@ -18,14 +18,13 @@ pub(crate) struct Stamped {
     pub stamps: Vec<Timestamp>,
 }
 
-/// Appends the leaf hash of every record of `group`, in index order, to `leaves`.
+/// Appends the leaf hash of every record of `group`, in index order, to `leaves` (hashed
+/// several at a time, see `HashAlgorithm::leaf_hashes_into`).
 pub(crate) fn hash_leaves(alg: HashAlgorithm, group: &[Stamped], leaves: &mut Vec<Hash>) {
-    for request in group {
-        for (i, timestamp) in request.stamps.iter().enumerate() {
-            let ts = timestamp.to_bytes();
-            leaves.push(alg.leaf_hash_parts(&[&ts, request.payloads.get(i)]));
-        }
-    }
+    let stamps: Vec<_> = group.iter().flat_map(|r| r.stamps.iter().map(|t| t.to_bytes())).collect();
+    let payloads = group.iter().flat_map(|r| (0..r.stamps.len()).map(|i| r.payloads.get(i)));
+    let parts: Vec<[&[u8]; 2]> = stamps.iter().zip(payloads).map(|(t, p)| [&t[..], p]).collect();
+    alg.leaf_hashes_into(&parts, leaves);
 }
 
 /// Hashes the group's leaves and appends them to `tree` (if any), in index order. Run while

@@ -15,6 +15,7 @@ pub use hash::{Hash, HashAlgorithm, HASH_LEN};
 
 // Storage: segments, records, group commit, recovery (docs/FORMAT.md).
 mod ack;
+mod blake3_lanes;
 mod commit;
 pub mod error;
 mod leaf_hasher;

@@ -32,6 +32,8 @@ use std::time::Instant;
 pub const LOCK_FILE: &str = "coffre.lock";
 /// Leaves re-hashed per round when the tree store is rebuilt from the records at open.
 const REHASH_CHUNK: u64 = 65_536;
+/// Payload bytes read into memory at once while re-hashing leaves on open.
+const REHASH_BATCH_BYTES: usize = 4 << 20;
 
 /// Group-commit counters since the log was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -943,9 +945,19 @@ fn align_tree(shared: &Shared, records: u64) -> Result<u64, LogError> {
     while index < records {
         leaves.clear();
         let end = records.min(index + REHASH_CHUNK);
-        for i in index..end {
-            leaves.push(shared.read(i)?.leaf_hash(shared.alg));
+        // Hashed in small batches (several leaves at a time), bounded in bytes as well.
+        let mut kept = Vec::new();
+        let mut kept_bytes = 0;
+        while index + (kept.len() as u64) < end && kept_bytes < REHASH_BATCH_BYTES {
+            let record = shared.read(index + kept.len() as u64)?;
+            kept_bytes += record.payload.len();
+            kept.push(record);
         }
+        let end = index + kept.len() as u64;
+        let stamps: Vec<_> = kept.iter().map(|r| r.timestamp.to_bytes()).collect();
+        let parts: Vec<[&[u8]; 2]> =
+            stamps.iter().zip(&kept).map(|(t, r)| [&t[..], &r.payload[..]]).collect();
+        shared.alg.leaf_hashes_into(&parts, &mut leaves);
         tree.append_leaves(&leaves)?;
         index = end;
     }

@@ -40,6 +40,9 @@ pub struct Receipt {
     pub leaf_hash: Hash,
 }
 
+/// Where a frame's 20 timestamp bytes start (docs/FORMAT.md, record frame).
+pub(crate) const TIMESTAMP_OFFSET: usize = 24;
+
 /// Bytes a frame with a payload of `payload_len` bytes takes, padding included.
 pub(crate) const fn frame_len(payload_len: u64) -> u64 {
     (RECORD_HEADER_LEN as u64 + payload_len).div_ceil(FRAME_ALIGN) * FRAME_ALIGN
@@ -100,7 +103,7 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<FrameHeader, &'static str> {
         return Err("reserved record header field is not zero");
     }
     let mut timestamp = [0u8; TIMESTAMP_LEN];
-    timestamp.copy_from_slice(&h[24..44]);
+    timestamp.copy_from_slice(&h[TIMESTAMP_OFFSET..TIMESTAMP_OFFSET + TIMESTAMP_LEN]);
     Ok(FrameHeader {
         payload_len: le_u32(&h[4..8]),
         index: le_u64(&h[8..16]),

@@ -16,7 +16,7 @@ use crate::log::Log;
 use crate::manifest::le_u32;
 use crate::merkle::SubtreeHashes;
 use crate::mmap::SealedBytes;
-use crate::record::{decode_header, RECORD_HEADER_LEN};
+use crate::record::{decode_header, RECORD_HEADER_LEN, TIMESTAMP_OFFSET};
 use crate::segment::{Footer, SealedSegment, FOOTER_LEN, SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN};
 use crate::tree_store::{TreeStore, TreeStoreError};
 use parking_lot::Mutex;
@@ -380,6 +380,9 @@ fn run_chunks(
 
 /// Checks records `chunk.a..chunk.b` of a segment: framing, index, padding, leaf hash against
 /// the tree's level 0 (payload checksum where no leaf is stored, and in the active segment).
+/// The first problem in index order is reported. The framing is checked first, record by
+/// record; the leaves of the records read up to there are then hashed together (several at a
+/// time, `HashAlgorithm::leaf_hashes_into`) and compared in order.
 fn check_chunk(ctx: &Context<'_>, chunk: Chunk) -> Result<ChunkDone, LogError> {
     let seg = ctx.segments.get(chunk.segment).ok_or(LogError::Poisoned)?;
     let offsets = seg.offsets(chunk.a, chunk.b)?;
@@ -395,6 +398,50 @@ fn check_chunk(ctx: &Context<'_>, chunk: Chunk) -> Result<ChunkDone, LogError> {
     }
     let mut done = ChunkDone { crc: crc32fast::Hasher::new(), bytes_hashed: 0, leaves_compared: 0 };
     done.crc.update(&bytes);
+    let read = read_leaves(ctx, seg, first_index, start, &bytes, &offsets);
+    let mut hashes = Vec::with_capacity(read.leaves.len());
+    ctx.alg.leaf_hashes_into(&read.leaves, &mut hashes);
+    for (k, (leaf, hash)) in read.leaves.iter().zip(&hashes).enumerate() {
+        done.bytes_hashed += (leaf[0].len() + leaf[1].len()) as u64;
+        match stored.get(k * HASH_LEN..(k + 1) * HASH_LEN) {
+            Some(s) if s != hash.as_bytes() => {
+                let index = first_index + k as u64;
+                let offset = read.offsets.get(k).copied().unwrap_or(start);
+                return Err(leaf_mismatch(ctx, seg, index, offset, *hash));
+            }
+            Some(_) => done.leaves_compared += 1,
+            None => {}
+        }
+    }
+    match read.error {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}
+
+/// What [`read_leaves`] found in a chunk.
+struct ChunkLeaves<'b> {
+    /// Each record's leaf as (timestamp bytes, payload), in index order.
+    leaves: Vec<[&'b [u8]; 2]>,
+    /// Each of those records' offset in the segment.
+    offsets: Vec<u64>,
+    /// The first framing or checksum problem, which ends the list.
+    error: Option<LogError>,
+}
+
+/// The leaves (timestamp, payload) of a chunk's records, in order, up to the first record
+/// whose framing or payload checksum is wrong; that record's error comes back beside them
+/// (its leaf is included when only its checksum failed, as the leaf comparison ranks first).
+fn read_leaves<'b>(
+    ctx: &Context<'_>,
+    seg: &SegmentSnap,
+    first_index: u64,
+    start: u64,
+    bytes: &'b [u8],
+    offsets: &[u64],
+) -> ChunkLeaves<'b> {
+    let mut leaves = Vec::with_capacity(offsets.len().saturating_sub(1));
+    let mut at = Vec::with_capacity(offsets.len().saturating_sub(1));
     let check_payload_crc = seg.active.is_some();
     for (k, pair) in (0u64..).zip(offsets.windows(2)) {
         let (off, next) = (pair[0], pair[1]);
@@ -406,40 +453,44 @@ fn check_chunk(ctx: &Context<'_>, chunk: Chunk) -> Result<ChunkDone, LogError> {
             level: None,
             detail: detail.to_string(),
         };
-        let frame = next
+        let framed = next
             .checked_sub(start)
             .zip(off.checked_sub(start))
             .and_then(|(hi, lo)| bytes.get(lo as usize..hi as usize))
-            .ok_or_else(|| bad(off, "record offsets out of order"))?;
-        let header = decode_header(frame).map_err(|d| bad(off, d))?;
-        if header.index != index {
-            return Err(bad(off, "record holds another index"));
-        }
-        if header.frame_len() != next - off {
-            return Err(bad(off, "record length differs from the offset table"));
-        }
-        let payload_end = RECORD_HEADER_LEN + header.payload_len as usize;
-        let payload = frame
-            .get(RECORD_HEADER_LEN..payload_end)
-            .ok_or_else(|| bad(off, "record payload cut short"))?;
-        if frame.get(payload_end..).is_some_and(|pad| pad.iter().any(|&b| b != 0)) {
-            return Err(bad(off, "record padding is not zero"));
-        }
-        let leaf = ctx.alg.leaf_hash_parts(&[&header.timestamp, payload]);
-        done.bytes_hashed += (header.timestamp.len() + payload.len()) as u64;
-        match stored.get(k as usize * HASH_LEN..(k as usize + 1) * HASH_LEN) {
-            Some(s) if s != leaf.as_bytes() => {
-                return Err(leaf_mismatch(ctx, seg, index, off, leaf));
-            }
-            Some(_) => done.leaves_compared += 1,
-            None => {}
-        }
+            .ok_or_else(|| bad(off, "record offsets out of order"))
+            .and_then(|frame| {
+                let header = decode_header(frame).map_err(|d| bad(off, d))?;
+                if header.index != index {
+                    return Err(bad(off, "record holds another index"));
+                }
+                if header.frame_len() != next - off {
+                    return Err(bad(off, "record length differs from the offset table"));
+                }
+                let payload_end = RECORD_HEADER_LEN + header.payload_len as usize;
+                let payload = frame
+                    .get(RECORD_HEADER_LEN..payload_end)
+                    .ok_or_else(|| bad(off, "record payload cut short"))?;
+                if frame.get(payload_end..).is_some_and(|pad| pad.iter().any(|&b| b != 0)) {
+                    return Err(bad(off, "record padding is not zero"));
+                }
+                let timestamp = frame
+                    .get(TIMESTAMP_OFFSET..TIMESTAMP_OFFSET + header.timestamp.len())
+                    .ok_or_else(|| bad(off, "record header cut short"))?;
+                Ok((timestamp, payload, header.payload_crc))
+            });
+        let (timestamp, payload, payload_crc) = match framed {
+            Ok(parts) => parts,
+            Err(e) => return ChunkLeaves { leaves, offsets: at, error: Some(e) },
+        };
+        leaves.push([timestamp, payload]);
+        at.push(off);
         let no_leaf = index >= ctx.tree_len;
-        if (check_payload_crc || no_leaf) && crc32fast::hash(payload) != header.payload_crc {
-            return Err(bad(off, "record payload checksum mismatch"));
+        if (check_payload_crc || no_leaf) && crc32fast::hash(payload) != payload_crc {
+            let error = Some(bad(off, "record payload checksum mismatch"));
+            return ChunkLeaves { leaves, offsets: at, error };
         }
     }
-    Ok(done)
+    ChunkLeaves { leaves, offsets: at, error: None }
 }
 
 /// Which side of a leaf mismatch was altered: if the stored leaf still agrees with its stored

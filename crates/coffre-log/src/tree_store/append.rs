@@ -37,7 +37,9 @@ impl LevelRun {
 
 /// Appends `leaves` to a tree of `len` leaves whose frontier is `frontier`: updates the
 /// frontier and returns, per level, the run of new hashes (empty runs for untouched levels).
-/// Each leaf costs one node hash per subtree it completes: O(1) amortised.
+/// Each leaf costs one node hash per subtree it completes: O(1) amortised. A level's new
+/// parents are independent of each other, so they are hashed together, one level at a time
+/// (`HashAlgorithm::node_hashes_into`).
 /// Requires `len + leaves.len()` to fit below 2^63 (the caller bounds it far lower).
 pub(crate) fn plan_append(
     alg: HashAlgorithm,
@@ -46,31 +48,29 @@ pub(crate) fn plan_append(
     leaves: &[Hash],
 ) -> Vec<LevelRun> {
     let mut runs: Vec<LevelRun> = Vec::new();
-    for (offset, leaf) in leaves.iter().enumerate() {
-        let position = len + offset as u64;
-        let mut current = *leaf;
-        let mut level = 0usize;
-        push_hash(&mut runs, level, len, &current);
-        // Bit `level` of `position` set means the new node is a right child: fold it with the
-        // waiting left sibling and carry the parent up, like binary addition.
-        while level + 1 < LEVELS_MAX && (position >> level) & 1 == 1 {
-            current = alg.node_hash(&frontier.hashes[level], &current);
-            level += 1;
-            push_hash(&mut runs, level, len, &current);
+    let mut current: Vec<Hash> = leaves.to_vec();
+    let mut parents: Vec<Hash> = Vec::new();
+    let mut level = 0usize;
+    while !current.is_empty() && level < LEVELS_MAX {
+        runs.push(LevelRun {
+            first_index: len >> level,
+            bytes: current.iter().flat_map(|h| h.0).collect(),
+        });
+        // Bit `level` of `len` set: the level's last old node is a left child still waiting
+        // for its sibling, which is the first new one (binary addition, carried upwards).
+        let waiting = ((len >> level) & 1 == 1).then(|| frontier.hashes[level]);
+        let row: Vec<&Hash> = waiting.iter().chain(current.iter()).collect();
+        let pairs: Vec<[&[u8]; 2]> =
+            row.chunks_exact(2).map(|p| [&p[0].0[..], &p[1].0[..]]).collect();
+        if let [last] = row.chunks_exact(2).remainder() {
+            frontier.hashes[level] = **last;
         }
-        frontier.hashes[level] = current;
+        parents.clear();
+        alg.node_hashes_into(&pairs, &mut parents);
+        std::mem::swap(&mut current, &mut parents);
+        level += 1;
     }
     runs
-}
-
-fn push_hash(runs: &mut Vec<LevelRun>, level: usize, len: u64, hash: &Hash) {
-    while runs.len() <= level {
-        let first_index = len >> runs.len();
-        runs.push(LevelRun { first_index, bytes: Vec::new() });
-    }
-    if let Some(run) = runs.get_mut(level) {
-        run.bytes.extend_from_slice(hash.as_bytes());
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Full re-verification of the stored parents, for the log's `verify()`.
 
 use super::{TreeStore, TreeStoreError, LEVELS_MAX};
-use crate::hash::{Hash, HashAlgorithm, HASH_LEN};
+use crate::hash::{HashAlgorithm, HASH_LEN};
 
 /// Parents checked per read round: 1 MiB of parents and 2 MiB of children in memory.
 const CHECK_CHUNK_PARENTS: u64 = 1 << 15;
@@ -192,23 +192,24 @@ fn first_mismatch(
 }
 
 fn scan(alg: HashAlgorithm, children: &[u8], parents: &[u8]) -> Option<u64> {
-    let pairs = children.chunks_exact(2 * HASH_LEN);
-    (0u64..).zip(parents.chunks_exact(HASH_LEN).zip(pairs)).find_map(|(i, (parent, pair))| {
-        let (left, right) = pair.split_at(HASH_LEN);
-        let expected = alg.node_hash(&to_hash(left), &to_hash(right));
-        (expected.as_bytes()[..] != parent[..]).then_some(i)
-    })
-}
-
-fn to_hash(bytes: &[u8]) -> Hash {
-    let mut out = [0u8; HASH_LEN];
-    out.copy_from_slice(bytes);
-    Hash(out)
+    let pairs: Vec<[&[u8]; 2]> = children
+        .chunks_exact(2 * HASH_LEN)
+        .map(|pair| {
+            let (left, right) = pair.split_at(HASH_LEN);
+            [left, right]
+        })
+        .collect();
+    let mut expected = Vec::with_capacity(pairs.len());
+    alg.node_hashes_into(&pairs, &mut expected);
+    (0u64..)
+        .zip(parents.chunks_exact(HASH_LEN).zip(&expected))
+        .find_map(|(i, (parent, want))| (want.as_bytes()[..] != parent[..]).then_some(i))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::Hash;
 
     fn level_bytes(alg: HashAlgorithm, leaves: u64) -> (Vec<u8>, Vec<u8>) {
         let mut children = Vec::new();
