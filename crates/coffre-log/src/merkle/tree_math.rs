@@ -15,6 +15,16 @@ pub trait SubtreeHashes {
     /// Hash of the complete subtree of height `level` whose leaves start at `index << level`.
     /// Callers only ask for subtrees that lie entirely inside the tree.
     fn subtree_hash(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+
+    /// MTH of the leaves `start..end` (the ranges RFC 6962 recursion visits, see
+    /// [`range_hash`]). The default folds complete subtrees; a store may answer the right-edge
+    /// ranges of a size it was asked about before from a cache.
+    fn range_hash(&self, alg: HashAlgorithm, start: u64, end: u64) -> Result<Hash, Self::Error>
+    where
+        Self: Sized,
+    {
+        range_hash(alg, self, start, end)
+    }
 }
 
 /// Largest power of two strictly less than `n` (for `n >= 2`).
@@ -59,7 +69,7 @@ pub fn root<S: SubtreeHashes>(alg: HashAlgorithm, store: &S, size: u64) -> Resul
     if size == 0 {
         return Ok(alg.empty_root());
     }
-    range_hash(alg, store, 0, size)
+    store.range_hash(alg, 0, size)
 }
 
 /// RFC 6962 audit path of leaf `index` in the tree of `size` leaves, leaf to root order.
@@ -77,10 +87,10 @@ pub fn inclusion_path<S: SubtreeHashes>(
     while end - start > 1 {
         let k = split_point(end - start);
         if index < start + k {
-            path.push(range_hash(alg, store, start + k, end)?);
+            path.push(store.range_hash(alg, start + k, end)?);
             end = start + k;
         } else {
-            path.push(range_hash(alg, store, start, start + k)?);
+            path.push(store.range_hash(alg, start, start + k)?);
             start += k;
         }
     }
@@ -104,16 +114,16 @@ pub fn consistency_path<S: SubtreeHashes>(
         let n = end - start;
         if m == n {
             if !whole_old_tree {
-                proof.push(range_hash(alg, store, start, end)?);
+                proof.push(store.range_hash(alg, start, end)?);
             }
             break;
         }
         let k = split_point(n);
         if m <= k {
-            proof.push(range_hash(alg, store, start + k, end)?);
+            proof.push(store.range_hash(alg, start + k, end)?);
             end = start + k;
         } else {
-            proof.push(range_hash(alg, store, start, start + k)?);
+            proof.push(store.range_hash(alg, start, start + k)?);
             start += k;
             m -= k;
             whole_old_tree = false;

@@ -131,3 +131,29 @@ fn a_store_on_a_backend_without_os_files_reads_with_pread() {
     leaves.iter().for_each(|&l| model.push_leaf_hash(l));
     assert_eq!(assert_map_matches_pread(&store, &model), 0, "nothing mapped");
 }
+
+#[test]
+fn proofs_after_a_truncate_and_different_leaves_at_the_same_size_use_the_new_hashes() {
+    // Right-edge hashes of a size are cached between proofs; a cut followed by other leaves
+    // up to the same size must not serve the old ones.
+    let alg = HashAlgorithm::Blake3;
+    let dir = tempfile::tempdir().unwrap();
+    let store = TreeStore::create(dir.path(), alg).unwrap();
+    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
+    append(&store, &mut model, &mut appended, 1, 1000);
+    for index in [0, 500, 999] {
+        assert_eq!(store.inclusion_path(index, 1000).unwrap(), model.inclusion_path(index, 1000));
+    }
+    assert_eq!(store.consistency_path(3, 1000).unwrap(), model.consistency_path(3, 1000));
+    store.truncate(900).unwrap();
+    let mut other = MemoryTree::new(alg);
+    (0..900).for_each(|i| other.push_leaf_hash(leaf(alg, 1, i)));
+    let mut at = 900;
+    append(&store, &mut other, &mut at, 9, 100);
+    assert_ne!(other.root(1000), model.root(1000), "the test needs different leaves");
+    assert_eq!(store.root(1000).unwrap(), other.root(1000));
+    for index in [0, 500, 950, 999] {
+        assert_eq!(store.inclusion_path(index, 1000).unwrap(), other.inclusion_path(index, 1000));
+    }
+    assert_eq!(store.consistency_path(3, 1000).unwrap(), other.consistency_path(3, 1000));
+}

@@ -26,6 +26,7 @@
 
 mod append;
 mod check;
+mod edge_cache;
 mod error;
 mod files;
 mod format;
@@ -38,6 +39,7 @@ use crate::backend::{os_backend, OpenMode, StorageBackend, StorageFile};
 use crate::hash::{Hash, HashAlgorithm, HASH_LEN};
 use crate::merkle::SubtreeHashes;
 use append::{plan_append, Frontier, LEVELS_MAX};
+use edge_cache::EdgeCache;
 use files::{
     admit_level, corruption, create_level, install_head, io_error, level_path, open_level,
     read_head, sync_dir, write_head_slot, LevelFile, HEAD_FILE_NAME, TREE_DIR_NAME,
@@ -82,6 +84,9 @@ pub struct TreeStore {
     /// lowers `len` and cuts the files under the write side. Only the writer (holding
     /// `writer`) replaces maps.
     maps: RwLock<LevelMaps>,
+    /// Right-edge range hashes of the last proof size (writable stores only; cleared by
+    /// `truncate` under the maps' write lock, taken after `maps` when both are held).
+    edge_cache: Mutex<EdgeCache>,
 }
 
 /// State only the writer touches.
@@ -281,6 +286,7 @@ impl TreeStore {
             writer: None,
             poisoned: AtomicBool::new(false),
             maps: RwLock::new(LevelMaps::empty()),
+            edge_cache: Mutex::new(EdgeCache::default()),
         };
         if !writable {
             return Ok(store);
@@ -435,6 +441,7 @@ impl TreeStore {
             // the lowered length: see the `maps` field. The maps themselves stay: they only
             // span bytes past the new ends, which no reader asks for until appends refill them.
             let _maps = self.maps.write();
+            self.edge_cache.lock().clear();
             self.len.store(leaves, Ordering::Release);
             for (level, cell) in (0u32..).zip(self.levels.iter()) {
                 if let Some(file) = cell.get() {
@@ -632,6 +639,22 @@ impl SubtreeHashes for Reader<'_> {
             self.store.read_entries_into(level, index, &mut bytes)?;
         }
         Ok(Hash(bytes))
+    }
+
+    fn range_hash(&self, alg: HashAlgorithm, start: u64, end: u64) -> Result<Hash, TreeStoreError> {
+        // A complete subtree is one read; a read-only store may share its files with a writer
+        // in another process, whose cuts this process would not see: no cache there.
+        if (end - start).is_power_of_two() || self.store.writer.is_none() {
+            return crate::merkle::range_hash(alg, self, start, end);
+        }
+        if let Some(hash) = self.store.edge_cache.lock().get(start, end) {
+            return Ok(hash);
+        }
+        let hash = crate::merkle::range_hash(alg, self, start, end)?;
+        // Inserted under the same maps read guard the hash was computed under, so no
+        // truncate can fall in between.
+        self.store.edge_cache.lock().insert(start, end, hash);
+        Ok(hash)
     }
 }
 
