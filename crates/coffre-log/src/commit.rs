@@ -7,7 +7,7 @@ use crate::backend::OpenMode;
 use crate::backend::StorageFile;
 use crate::error::LogError;
 use crate::hash::Hash;
-use crate::leaf_hasher::{hash_and_append, hash_leaves, Stamped, PARALLEL_RECORDS_MIN};
+use crate::leaf_hasher::{hash_leaves, HasherThread, Stamped, PARALLEL_RECORDS_MIN};
 use crate::log::{ActiveView, Shared};
 use crate::options::{Durability, Preallocation};
 use crate::prealloc::Preallocator;
@@ -144,6 +144,8 @@ pub(crate) struct Committer {
     /// Computes each record's leaf hash (false only under the benchmark-only storage-only
     /// options, see `LogOptions::receipt_leaf_hash`).
     pub leaf_hashes: bool,
+    /// Hashes large groups beside the write and sync (started on the first one).
+    pub hasher: Option<HasherThread>,
 }
 
 impl Committer {
@@ -314,20 +316,38 @@ impl Committer {
         let first_index = self.next_index;
         let mut leaves = std::mem::take(&mut self.leaves);
         leaves.clear();
-        let tree_result = if self.leaf_hashes && records >= PARALLEL_RECORDS_MIN {
-            // The hashes and tree appends (~0.66 µs per 256 B record) run on the second core
-            // while this thread frames, writes and syncs the same records (~0.65 µs).
-            let shared = Arc::clone(&self.shared);
-            let (written, (hashed, appended)) = std::thread::scope(|s| {
-                let group = &group;
-                let hasher = s.spawn(move || {
-                    hash_and_append(shared.alg, shared.tree.as_ref(), group, leaves)
-                });
-                let written = self.frame_write_sync(group, answered, force_sync);
-                let hashed = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (written, hashed)
-            });
-            self.leaves = hashed;
+        let beside = self.leaf_hashes && records >= PARALLEL_RECORDS_MIN;
+        if beside && self.hasher.is_none() {
+            self.hasher = HasherThread::start(Arc::clone(&self.shared));
+        }
+        // Taken for the group and put back once it answered (dropped if it failed).
+        let hasher = if beside { self.hasher.take() } else { None };
+        let group = Arc::new(group);
+        let submitted = match &hasher {
+            // The hashes and tree appends (~0.3 µs per 256 B record) run on the second core
+            // while this thread frames, writes and syncs the same records.
+            Some(h) => h.submit(Arc::clone(&group), leaves).map_err(|leaves| self.leaves = leaves),
+            None => {
+                self.leaves = leaves;
+                Err(())
+            }
+        };
+        let tree_result = if let (Some(h), Ok(())) = (hasher, submitted) {
+            let written = self.frame_write_sync(&group, answered, force_sync);
+            let appended = match h.wait() {
+                Some((hashed, appended)) => {
+                    self.leaves = hashed;
+                    self.hasher = Some(h);
+                    appended
+                }
+                None => {
+                    // The thread panicked: the receipts still get their leaf hashes; the tree
+                    // may hold part of the group, so the log refuses appends until reopened.
+                    self.leaves.clear();
+                    hash_leaves(self.shared.alg, &group, &mut self.leaves);
+                    Err(LogError::Poisoned)
+                }
+            };
             if let Err(e) = written {
                 // The tree may hold leaves of records that are not durable: cut them, so the
                 // tree never runs ahead of the records (a failure here is repaired on open,
@@ -339,7 +359,6 @@ impl Committer {
             }
             appended.and_then(|()| self.count_tree_leaves())
         } else {
-            self.leaves = leaves;
             self.frame_write_sync(&group, answered, force_sync)?;
             if self.leaf_hashes {
                 hash_leaves(self.shared.alg, &group, &mut self.leaves);

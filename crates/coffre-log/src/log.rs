@@ -413,6 +413,7 @@ impl Log {
             last_sync: Instant::now(),
             tree_unsynced: 0,
             leaf_hashes: options.merkle_index || options.receipt_leaf_hash,
+            hasher: None,
         };
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let (legacy_tx, legacy_rx) = crossbeam_channel::bounded(64);
