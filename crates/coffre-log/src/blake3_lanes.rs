@@ -48,6 +48,7 @@ pub(crate) type Message<'a> = [&'a [u8]; 2];
 /// Messages of equal block count are hashed together; a message longer than one chunk goes
 /// through the crate's ordinary hasher.
 pub(crate) fn hash_prefixed(prefix: u8, messages: &[Message<'_>], out: &mut [Hash]) {
+    debug_assert_eq!(out.len(), messages.len(), "one output slot per message");
     let platform = Platform::detect();
     let mut by_class: [Vec<usize>; CLASSES] = Default::default();
     for (i, parts) in messages.iter().enumerate() {

@@ -648,6 +648,8 @@ impl SubtreeHashes for Reader<'_> {
             return crate::merkle::range_hash(alg, self, start, end);
         }
         if let Some(hash) = self.store.edge_cache.lock().get(start, end) {
+            // Only `truncate` lowers the length, and it clears the cache.
+            debug_assert!(end <= self.store.len(), "cached range past the tree's length");
             return Ok(hash);
         }
         let hash = crate::merkle::range_hash(alg, self, start, end)?;
