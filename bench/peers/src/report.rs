@@ -471,14 +471,21 @@ fn tree_cost(
         "| threads | records per call | tree | no tree | storage only | tree overhead vs storage only | vs no tree | tree G | storage G |"
     );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // The target compares with issue 2's append (one record per call, `examples/ingest`);
+    // bulk batches are reported beside it.
     let mut worst = f64::NAN;
+    let mut bulk = f64::NAN;
     for (threads, batch) in workloads {
         let key = append_key(256, threads, batch);
         let tree = med(results, &key, "coffre", "records_per_s");
         let notree = med(results, &key, "coffre-notree", "records_per_s");
         let storage = med(results, &key, "coffre-storage", "records_per_s");
         let over = storage / tree - 1.0;
-        worst = if worst.is_finite() { worst.max(over) } else { over };
+        if batch == 1 {
+            worst = if worst.is_finite() { worst.max(over) } else { over };
+        } else {
+            bulk = over;
+        }
         let _ = writeln!(
             s,
             "| {threads} | {batch} | {} | {} | {} | {}% | {}% | {} | {} |",
@@ -494,9 +501,9 @@ fn tree_cost(
     let _ = writeln!(s);
     let _ = p;
     targets.push((
-        "append with the tree adds ≤ 25% over storage-only (worst of 256 B ×1, ×16, batch 1,024)"
+        "append with the tree adds ≤ 25% over storage-only (issue 2's append: 256 B, one record per call, 1 and 16 threads; worst)"
             .into(),
-        format!("{}%", f(100.0 * worst, 1)),
+        format!("{}% (bulk batches of 1,024, not the target's reference: {}%)", f(100.0 * worst, 1), f(100.0 * bulk, 1)),
         worst.is_finite().then_some(worst <= 0.25),
     ));
 }
