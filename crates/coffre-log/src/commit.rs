@@ -16,6 +16,7 @@ use crate::segment::{
     create_segment, preallocate, seal_segment, sync_dir, SealedSegment, FOOTER_LEN,
     SEGMENT_HEADER_LEN, TABLE_ENTRY_LEN,
 };
+use crate::tree_syncer::TreeSyncer;
 use coffre_clock::{Clock, Timestamp};
 use crossbeam_channel::{select_biased, Receiver, Sender};
 use std::path::PathBuf;
@@ -146,6 +147,9 @@ pub(crate) struct Committer {
     pub leaf_hashes: bool,
     /// Hashes large groups beside the write and sync (started on the first one).
     pub hasher: Option<HasherThread>,
+    /// Syncs the tree store every [`TREE_SYNC_LEAVES`] in the background (started on the
+    /// first such sync).
+    pub tree_syncer: Option<TreeSyncer>,
 }
 
 impl Committer {
@@ -178,6 +182,8 @@ impl Committer {
         }
         // Requests still queued by the checkpointer get a Poisoned answer when dropped.
         self.sync_if_unsynced();
+        // Finishes a background tree sync under way before the last one.
+        drop(self.tree_syncer.take());
         if let Some(tree) = self.shared.tree.as_ref() {
             if self.tree_unsynced > 0 && !self.shared.poisoned.load(Ordering::Acquire) {
                 // Saves the next open from re-hashing; a failure here only costs that.
@@ -589,15 +595,21 @@ impl Committer {
         self.count_tree_leaves()
     }
 
-    /// Counts the group's leaves, just appended to the tree store, and syncs the tree every
-    /// [`TREE_SYNC_LEAVES`].
+    /// Counts the group's leaves, just appended to the tree store, and has the tree synced
+    /// every [`TREE_SYNC_LEAVES`], in the background (crate::tree_syncer).
     fn count_tree_leaves(&mut self) -> Result<(), LogError> {
         let Some(tree) = self.shared.tree.as_ref() else {
             return Ok(());
         };
         self.tree_unsynced += self.leaves.len() as u64;
         if self.tree_unsynced >= TREE_SYNC_LEAVES {
-            tree.sync()?;
+            if self.tree_syncer.is_none() {
+                self.tree_syncer = TreeSyncer::start(Arc::clone(&self.shared));
+            }
+            if !self.tree_syncer.as_ref().is_some_and(TreeSyncer::request) {
+                self.tree_syncer = None;
+                tree.sync()?;
+            }
             self.tree_unsynced = 0;
         }
         Ok(())
@@ -687,5 +699,66 @@ mod tests {
             assert_eq!(log.append_batch(&batch()).unwrap()[0].index, 1);
             log.verify(&|_| {}).unwrap();
         }
+    }
+
+    /// Waits up to 10 s for `done`; the background tree sync runs on its own thread.
+    fn eventually(done: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        done()
+    }
+
+    /// Appends exactly [`TREE_SYNC_LEAVES`] small records in groups of 1,024, the last one
+    /// after `before_last` ran.
+    fn append_up_to_a_tree_sync(log: &Log, before_last: impl FnOnce()) {
+        let groups = TREE_SYNC_LEAVES / 1024;
+        let payloads: Vec<Vec<u8>> = (0..1024u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        for _ in 1..groups {
+            log.append_batch(&payloads).unwrap();
+        }
+        before_last();
+        log.append_batch(&payloads).unwrap();
+    }
+
+    #[test]
+    fn the_tree_is_synced_in_the_background_while_the_log_stays_open() {
+        let sim = SimBackend::new(9);
+        sim.mkdir_durable(Path::new("/sim"));
+        let dir = Path::new("/sim/log");
+        let log = Log::create(dir, sim_options(&sim)).unwrap();
+        append_up_to_a_tree_sync(&log, || {});
+        let tree = log.tree().unwrap();
+        assert!(eventually(|| tree.durable_len() == TREE_SYNC_LEAVES), "tree head never synced");
+        // What the head vouches for survives a power loss without a re-hash.
+        drop(log);
+        sim.power_loss();
+        let (log, report) = Log::open(dir, sim_options(&sim)).unwrap();
+        assert_eq!(log.len(), TREE_SYNC_LEAVES);
+        assert_eq!(report.tree_leaves_rehashed, 0);
+        log.verify(&|_| {}).unwrap();
+    }
+
+    #[test]
+    fn a_failed_background_tree_sync_poisons_the_log_and_loses_no_record() {
+        let sim = SimBackend::new(10);
+        sim.mkdir_durable(Path::new("/sim"));
+        let dir = Path::new("/sim/log");
+        let log = Log::create(dir, sim_options(&sim)).unwrap();
+        // The last group's fdatasync is the first sync after the fault is armed; the second
+        // is the tree sync's first level file.
+        append_up_to_a_tree_sync(&log, || sim.inject(FaultOp::Sync, 2, FaultError::Eio));
+        assert!(eventually(|| log.is_poisoned()), "a failed tree sync must poison the log");
+        assert!(matches!(log.append(b"refused"), Err(LogError::Poisoned)));
+        drop(log);
+        sim.power_loss();
+        let (log, _) = Log::open(dir, sim_options(&sim)).unwrap();
+        assert_eq!(log.len(), TREE_SYNC_LEAVES, "every acknowledged record is kept");
+        log.verify(&|_| {}).unwrap();
+        log.append(b"accepted after the reopen").unwrap();
     }
 }

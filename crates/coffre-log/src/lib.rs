@@ -27,6 +27,7 @@ mod prealloc;
 pub mod record;
 pub mod recovery;
 mod segment;
+mod tree_syncer;
 
 pub use error::LogError;
 // Checkpoints of the log, proofs from it, verification (docs/VERIFY.md).

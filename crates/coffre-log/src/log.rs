@@ -414,6 +414,7 @@ impl Log {
             tree_unsynced: 0,
             leaf_hashes: options.merkle_index || options.receipt_leaf_hash,
             hasher: None,
+            tree_syncer: None,
         };
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let (legacy_tx, legacy_rx) = crossbeam_channel::bounded(64);

@@ -87,6 +87,9 @@ pub struct TreeStore {
     /// Right-edge range hashes of the last proof size (writable stores only; cleared by
     /// `truncate` under the maps' write lock, taken after `maps` when both are held).
     edge_cache: Mutex<EdgeCache>,
+    /// Held for the whole of a sync (taken before `writer`): a concurrent sync must not see
+    /// levels as clean while another is still fdatasyncing them.
+    sync_lock: Mutex<()>,
 }
 
 /// State only the writer touches.
@@ -98,6 +101,8 @@ struct Writer {
     dirty_levels: u64,
     /// A level file was created since the last sync, so the directory must be synced.
     dir_dirty: bool,
+    /// Truncations so far: a concurrent sync whose snapshot predates one writes no head.
+    cuts: u64,
 }
 
 impl fmt::Debug for TreeStore {
@@ -287,6 +292,7 @@ impl TreeStore {
             poisoned: AtomicBool::new(false),
             maps: RwLock::new(LevelMaps::empty()),
             edge_cache: Mutex::new(EdgeCache::default()),
+            sync_lock: Mutex::new(()),
         };
         if !writable {
             return Ok(store);
@@ -300,8 +306,13 @@ impl TreeStore {
             }
         }
         let frontier = store.read_frontier(durable)?;
-        let writer =
-            Writer { frontier, head_sequence: slot.sequence, dirty_levels, dir_dirty: false };
+        let writer = Writer {
+            frontier,
+            head_sequence: slot.sequence,
+            dirty_levels,
+            dir_dirty: false,
+            cuts: 0,
+        };
         Ok(TreeStore { writer: Some(Mutex::new(writer)), ..store })
     }
 
@@ -378,6 +389,7 @@ impl TreeStore {
     /// sync, then records the leaf count in `tree/head` and syncs it. After a failure the store
     /// refuses writes ([`TreeStoreError::Poisoned`]): reopen it.
     pub fn sync(&self) -> Result<(), TreeStoreError> {
+        let _sync = self.sync_lock.lock();
         let mut writer = self.lock_writer()?;
         let result = self.sync_locked(&mut writer);
         if result.is_err() {
@@ -386,6 +398,53 @@ impl TreeStore {
             self.poisoned.store(true, Ordering::Release);
         }
         result
+    }
+
+    /// Like [`TreeStore::sync`], but holds the writer lock only to take a snapshot (the
+    /// length, the levels written) and to write the head: the level files are fdatasynced
+    /// while appends go on, so a background thread can sync without stalling the writer.
+    /// The head then vouches for the leaves appended before the snapshot, all written before
+    /// it and synced after it. A `truncate` in between cancels the head write (a later sync
+    /// covers the store). A failure poisons the store like `sync`.
+    pub fn sync_concurrently(&self) -> Result<(), TreeStoreError> {
+        let _sync = self.sync_lock.lock();
+        let result = self.sync_unlocked();
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn sync_unlocked(&self) -> Result<(), TreeStoreError> {
+        let (dirty_levels, dir_dirty, len, cuts) = {
+            let mut writer = self.lock_writer()?;
+            let snapshot = (
+                writer.dirty_levels,
+                writer.dir_dirty,
+                self.len.load(Ordering::Relaxed),
+                writer.cuts,
+            );
+            writer.dirty_levels = 0;
+            writer.dir_dirty = false;
+            snapshot
+        };
+        for (level, cell) in (0u32..).zip(self.levels.iter()) {
+            if dirty_levels & (1 << level) == 0 {
+                continue;
+            }
+            if let Some(file) = cell.get() {
+                file.sync_data().map_err(io_error(&level_path(&self.tree_dir, level)))?;
+            }
+        }
+        if dir_dirty {
+            // DIRECTORY FSYNC: as in `sync_locked`, before the head names the new files.
+            sync_dir(&*self.backend, &self.tree_dir)?;
+        }
+        let mut writer = self.lock_writer()?;
+        if writer.cuts == cuts && len != self.durable_len() {
+            self.write_head(&mut writer, len)?;
+        }
+        Ok(())
     }
 
     fn sync_locked(&self, writer: &mut Writer) -> Result<(), TreeStoreError> {
@@ -433,6 +492,7 @@ impl TreeStore {
     }
 
     fn truncate_locked(&self, writer: &mut Writer, leaves: u64) -> Result<(), TreeStoreError> {
+        writer.cuts += 1;
         if leaves < self.durable_len() {
             self.write_head(writer, leaves)?;
         }
