@@ -203,3 +203,78 @@ fn a_failed_concurrent_sync_poisons_the_store() {
     ));
     assert!(matches!(store.sync(), Err(super::TreeStoreError::Poisoned)));
 }
+
+fn in_the_concurrent_sync_window(
+    store: &TreeStore,
+    hook: impl FnOnce(&TreeStore) + Send + 'static,
+) {
+    *store.before_concurrent_head.lock() = Some(Box::new(hook));
+}
+
+#[test]
+fn leaves_appended_during_a_concurrent_sync_are_left_to_the_next_one() {
+    let alg = HashAlgorithm::Blake3;
+    let (sim, store) = sim_store(alg);
+    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
+    append(&store, &mut model, &mut appended, 5, 5000);
+    in_the_concurrent_sync_window(&store, |s| {
+        let more: Vec<Hash> = (5000..5700).map(|i| leaf(s.algorithm(), 5, i)).collect();
+        s.append_leaves(&more).unwrap();
+    });
+    store.sync_concurrently().unwrap();
+    assert_eq!(store.len(), 5700);
+    assert_eq!(store.durable_len(), 5000, "the head vouches only for the snapshot");
+    drop(store);
+    sim.power_loss();
+    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
+    let reopened = TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap();
+    assert_eq!(reopened.len(), 5000);
+    assert_eq!(reopened.root(5000).unwrap(), model.root(5000));
+}
+
+#[test]
+fn a_truncate_during_a_concurrent_sync_cancels_its_head() {
+    let alg = HashAlgorithm::Blake3;
+    let (sim, store) = sim_store(alg);
+    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
+    append(&store, &mut model, &mut appended, 6, 5000);
+    in_the_concurrent_sync_window(&store, |s| s.truncate(3000).unwrap());
+    store.sync_concurrently().unwrap();
+    assert_eq!(store.len(), 3000);
+    assert_eq!(store.durable_len(), 0, "no head for 5000 leaves over files cut to 3000");
+    store.sync().unwrap();
+    assert_eq!(store.durable_len(), 3000);
+    drop(store);
+    sim.power_loss();
+    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
+    let reopened = TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap();
+    assert_eq!(reopened.len(), 3000);
+    assert_eq!(reopened.root(3000).unwrap(), model.root(3000));
+}
+
+#[test]
+fn a_panic_during_a_concurrent_sync_poisons_the_store() {
+    let alg = HashAlgorithm::Sha256;
+    let (_sim, store) = sim_store(alg);
+    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
+    append(&store, &mut model, &mut appended, 7, 100);
+    in_the_concurrent_sync_window(&store, |_| panic!("injected"));
+    let unwound =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.sync_concurrently()));
+    assert!(unwound.is_err());
+    // The levels it was syncing are no longer marked: no later sync may write a head.
+    assert!(matches!(store.sync(), Err(super::TreeStoreError::Poisoned)));
+    assert_eq!(store.durable_len(), 0);
+}
+
+#[test]
+fn a_read_only_store_refuses_a_concurrent_sync_without_poisoning_itself() {
+    let alg = HashAlgorithm::Blake3;
+    let dir = tempfile::tempdir().unwrap();
+    let store = TreeStore::create(dir.path(), alg).unwrap();
+    store.append_leaves(&[leaf(alg, 8, 0)]).unwrap();
+    store.sync().unwrap();
+    let reader = TreeStore::open_read_only(dir.path(), alg).unwrap();
+    assert!(matches!(reader.sync_concurrently(), Err(super::TreeStoreError::ReadOnly)));
+    assert!(!reader.poisoned.load(std::sync::atomic::Ordering::Acquire));
+}

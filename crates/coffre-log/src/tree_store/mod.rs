@@ -90,6 +90,25 @@ pub struct TreeStore {
     /// Held for the whole of a sync (taken before `writer`): a concurrent sync must not see
     /// levels as clean while another is still fdatasyncing them.
     sync_lock: Mutex<()>,
+    /// Test hook: runs inside `sync_concurrently`, after the fdatasyncs, before the head.
+    #[cfg(test)]
+    before_concurrent_head: Mutex<Option<ConcurrentSyncHook>>,
+}
+
+/// What a test runs in the window of a concurrent sync.
+#[cfg(test)]
+pub(crate) type ConcurrentSyncHook = Box<dyn FnOnce(&TreeStore) + Send>;
+
+/// Poisons the store when dropped armed: on every early return (and unwind) of a sync
+/// after the written levels were taken out of the writer's record.
+struct PoisonUnlessDisarmed<'a>(Option<&'a AtomicBool>);
+
+impl Drop for PoisonUnlessDisarmed<'_> {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// State only the writer touches.
@@ -293,6 +312,8 @@ impl TreeStore {
             maps: RwLock::new(LevelMaps::empty()),
             edge_cache: Mutex::new(EdgeCache::default()),
             sync_lock: Mutex::new(()),
+            #[cfg(test)]
+            before_concurrent_head: Mutex::new(None),
         };
         if !writable {
             return Ok(store);
@@ -405,17 +426,11 @@ impl TreeStore {
     /// while appends go on, so a background thread can sync without stalling the writer.
     /// The head then vouches for the leaves appended before the snapshot, all written before
     /// it and synced after it. A `truncate` in between cancels the head write (a later sync
-    /// covers the store). A failure poisons the store like `sync`.
+    /// covers the store). Once the snapshot is taken, a failure (or a panic) poisons the store
+    /// like `sync`: the levels it was syncing are no longer marked as written, so no later
+    /// sync could be trusted.
     pub fn sync_concurrently(&self) -> Result<(), TreeStoreError> {
         let _sync = self.sync_lock.lock();
-        let result = self.sync_unlocked();
-        if result.is_err() {
-            self.poisoned.store(true, Ordering::Release);
-        }
-        result
-    }
-
-    fn sync_unlocked(&self) -> Result<(), TreeStoreError> {
         let (dirty_levels, dir_dirty, len, cuts) = {
             let mut writer = self.lock_writer()?;
             let snapshot = (
@@ -428,6 +443,7 @@ impl TreeStore {
             writer.dir_dirty = false;
             snapshot
         };
+        let mut poison = PoisonUnlessDisarmed(Some(&self.poisoned));
         for (level, cell) in (0u32..).zip(self.levels.iter()) {
             if dirty_levels & (1 << level) == 0 {
                 continue;
@@ -440,10 +456,15 @@ impl TreeStore {
             // DIRECTORY FSYNC: as in `sync_locked`, before the head names the new files.
             sync_dir(&*self.backend, &self.tree_dir)?;
         }
+        #[cfg(test)]
+        if let Some(hook) = self.before_concurrent_head.lock().take() {
+            hook(self);
+        }
         let mut writer = self.lock_writer()?;
         if writer.cuts == cuts && len != self.durable_len() {
             self.write_head(&mut writer, len)?;
         }
+        poison.0 = None;
         Ok(())
     }
 
