@@ -713,6 +713,24 @@ mod tests {
         done()
     }
 
+    /// Where the simulated-disk logs of these tests live.
+    const SIM_LOG: &str = "/sim/log";
+
+    /// A new log on a fresh simulated disk.
+    fn sim_log(seed: u64) -> (SimBackend, Log) {
+        let sim = SimBackend::new(seed);
+        sim.mkdir_durable(Path::new("/sim"));
+        let log = Log::create(Path::new(SIM_LOG), sim_options(&sim)).unwrap();
+        (sim, log)
+    }
+
+    /// The log reopened after a power loss.
+    fn reopened_after_power_loss(sim: &SimBackend, log: Log) -> (Log, crate::RecoveryReport) {
+        drop(log);
+        sim.power_loss();
+        Log::open(Path::new(SIM_LOG), sim_options(sim)).unwrap()
+    }
+
     /// Appends exactly [`TREE_SYNC_LEAVES`] small records in groups of 1,024, the last one
     /// after `before_last` ran.
     fn append_up_to_a_tree_sync(log: &Log, before_last: impl FnOnce()) {
@@ -727,17 +745,12 @@ mod tests {
 
     #[test]
     fn the_tree_is_synced_in_the_background_while_the_log_stays_open() {
-        let sim = SimBackend::new(9);
-        sim.mkdir_durable(Path::new("/sim"));
-        let dir = Path::new("/sim/log");
-        let log = Log::create(dir, sim_options(&sim)).unwrap();
+        let (sim, log) = sim_log(9);
         append_up_to_a_tree_sync(&log, || {});
         let tree = log.tree().unwrap();
         assert!(eventually(|| tree.durable_len() == TREE_SYNC_LEAVES), "tree head never synced");
         // What the head vouches for survives a power loss without a re-hash.
-        drop(log);
-        sim.power_loss();
-        let (log, report) = Log::open(dir, sim_options(&sim)).unwrap();
+        let (log, report) = reopened_after_power_loss(&sim, log);
         assert_eq!(log.len(), TREE_SYNC_LEAVES);
         assert_eq!(report.tree_leaves_rehashed, 0);
         log.verify(&|_| {}).unwrap();
@@ -745,18 +758,13 @@ mod tests {
 
     #[test]
     fn a_failed_background_tree_sync_poisons_the_log_and_loses_no_record() {
-        let sim = SimBackend::new(10);
-        sim.mkdir_durable(Path::new("/sim"));
-        let dir = Path::new("/sim/log");
-        let log = Log::create(dir, sim_options(&sim)).unwrap();
+        let (sim, log) = sim_log(10);
         // The last group's fdatasync is the first sync after the fault is armed; the second
         // is the tree sync's first level file.
         append_up_to_a_tree_sync(&log, || sim.inject(FaultOp::Sync, 2, FaultError::Eio));
         assert!(eventually(|| log.is_poisoned()), "a failed tree sync must poison the log");
         assert!(matches!(log.append(b"refused"), Err(LogError::Poisoned)));
-        drop(log);
-        sim.power_loss();
-        let (log, _) = Log::open(dir, sim_options(&sim)).unwrap();
+        let (log, _) = reopened_after_power_loss(&sim, log);
         assert_eq!(log.len(), TREE_SYNC_LEAVES, "every acknowledged record is kept");
         log.verify(&|_| {}).unwrap();
         log.append(b"accepted after the reopen").unwrap();

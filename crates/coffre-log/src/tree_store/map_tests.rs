@@ -158,6 +158,18 @@ fn proofs_after_a_truncate_and_different_leaves_at_the_same_size_use_the_new_has
     assert_eq!(store.consistency_path(3, 1000).unwrap(), other.consistency_path(3, 1000));
 }
 
+/// The store of `sim_store`'s disk, reopened after a power loss.
+fn reopened_after_power_loss(
+    sim: &std::sync::Arc<crate::backend::sim::SimBackend>,
+    store: TreeStore,
+) -> TreeStore {
+    let alg = store.algorithm();
+    drop(store);
+    sim.power_loss();
+    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
+    TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap()
+}
+
 fn sim_store(alg: HashAlgorithm) -> (std::sync::Arc<crate::backend::sim::SimBackend>, TreeStore) {
     let sim = std::sync::Arc::new(crate::backend::sim::SimBackend::new(11));
     let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
@@ -177,10 +189,7 @@ fn a_concurrent_sync_makes_every_leaf_before_it_survive_a_power_loss() {
     assert_eq!(store.durable_len(), 5000);
     // Leaves after the sync are not vouched for; the power loss may take them.
     append(&store, &mut model, &mut appended, 3, 700);
-    drop(store);
-    sim.power_loss();
-    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
-    let reopened = TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap();
+    let reopened = reopened_after_power_loss(&sim, store);
     assert_eq!(reopened.len(), 5000);
     let mut synced = MemoryTree::new(alg);
     (0..5000).for_each(|i| synced.push_leaf_hash(leaf(alg, 3, i)));
@@ -224,10 +233,7 @@ fn leaves_appended_during_a_concurrent_sync_are_left_to_the_next_one() {
     store.sync_concurrently().unwrap();
     assert_eq!(store.len(), 5700);
     assert_eq!(store.durable_len(), 5000, "the head vouches only for the snapshot");
-    drop(store);
-    sim.power_loss();
-    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
-    let reopened = TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap();
+    let reopened = reopened_after_power_loss(&sim, store);
     assert_eq!(reopened.len(), 5000);
     assert_eq!(reopened.root(5000).unwrap(), model.root(5000));
 }
@@ -244,10 +250,7 @@ fn a_truncate_during_a_concurrent_sync_cancels_its_head() {
     assert_eq!(store.durable_len(), 0, "no head for 5000 leaves over files cut to 3000");
     store.sync().unwrap();
     assert_eq!(store.durable_len(), 3000);
-    drop(store);
-    sim.power_loss();
-    let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
-    let reopened = TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap();
+    let reopened = reopened_after_power_loss(&sim, store);
     assert_eq!(reopened.len(), 3000);
     assert_eq!(reopened.root(3000).unwrap(), model.root(3000));
 }
