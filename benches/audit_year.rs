@@ -4,10 +4,7 @@
 //! `cargo bench --bench audit_year -- [--scale F]` (F = 0.05 for a quick run: fewer weeks).
 //! Building the year is not timed (periodic durability to build it fast).
 
-use coffre::attendance::audit::AuditRequest;
 use coffre::attendance::demo::{self, ManualClock, SchoolYearConfig, HOUR_NS};
-use coffre::attendance::events::AuditScope;
-use coffre::attendance::identity::{Actor, FunderId, StaffId};
 use coffre::attendance::{verify_audit, Vault};
 use coffre::log::Durability;
 use std::sync::Arc;
@@ -41,12 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.refused,
         started.elapsed().as_secs_f64()
     );
-    let request = AuditRequest {
-        establishment: demo::establishment(&config.establishment),
-        funder: FunderId::new("OPCO-EP")?,
-        scope: AuditScope::Sessions { from: summary.from, to: summary.to },
-    };
-    let by = Actor::Administrator(StaffId::new("opco-auditeur")?);
+    let request = demo::funder_audit_request(&config.establishment, summary.from, summary.to);
+    let by = demo::funder_auditor();
     let started = Instant::now();
     let bundle = vault.export_audit(&request, &by)?;
     let export_s = started.elapsed().as_secs_f64();

@@ -11,10 +11,7 @@
 //! (created with mode 0600 if missing). The last line is one JSON object for the CLI:
 //! `{"establishment":..,"from":"YYYY-MM-DD","to":"YYYY-MM-DD","vkey":..,"dir":..}`.
 
-use coffre::attendance::audit::AuditRequest;
 use coffre::attendance::demo::{self, ManualClock, SchoolDayConfig, HOUR_NS};
-use coffre::attendance::events::AuditScope;
-use coffre::attendance::identity::{Actor, FunderId, StaffId};
 use coffre::attendance::{verify_audit, Vault};
 use coffre::log::note::NoteSigner;
 use std::path::{Path, PathBuf};
@@ -102,12 +99,8 @@ fn main() -> Result<(), Error> {
     );
 
     // The funder's audit of the day: export, then verify offline with the log key alone.
-    let request = AuditRequest {
-        establishment: demo::establishment(&config.establishment),
-        funder: FunderId::new("OPCO-EP")?,
-        scope: AuditScope::Sessions { from: summary.from, to: summary.to },
-    };
-    let by = Actor::Administrator(StaffId::new("opco-auditeur")?);
+    let request = demo::funder_audit_request(&config.establishment, summary.from, summary.to);
+    let by = demo::funder_auditor();
     let started = Instant::now();
     let bundle = vault.export_audit(&request, &by)?;
     let export_time = started.elapsed();

@@ -101,11 +101,7 @@ pub fn render(p: &Plan, results: &Results, elapsed_s: f64) -> String {
             for &threads in &p.threads {
                 let key = append_key(payload, threads, 1);
                 let c = med(results, &key, "coffre", "records_per_s");
-                let best = PEERS
-                    .iter()
-                    .map(|e| med(results, &key, e, "records_per_s"))
-                    .filter(|x| x.is_finite())
-                    .fold(f64::NAN, f64::max);
+                let best = best_peer(results, &key);
                 let raw_g = med(results, &key, "rawG", "records_per_s");
                 let _ = write!(
                     s,
@@ -508,6 +504,15 @@ fn tree_cost(
     ));
 }
 
+/// The highest median rate of okaywal, fjall and redb in a cell (NaN if none ran).
+fn best_peer(results: &Results, key: &str) -> f64 {
+    PEERS
+        .iter()
+        .map(|e| med(results, key, e, "records_per_s"))
+        .filter(|x| x.is_finite())
+        .fold(f64::NAN, f64::max)
+}
+
 /// The 16-thread 256 B target in raw-floor terms: what 2× the best peer demands against the
 /// floor at group sizes 8 and 16 measured in the same run.
 fn group_arithmetic(s: &mut String, results: &Results) {
@@ -516,11 +521,7 @@ fn group_arithmetic(s: &mut String, results: &Results) {
         return;
     }
     let c = med(results, &key, "coffre", "records_per_s");
-    let best = PEERS
-        .iter()
-        .map(|e| med(results, &key, e, "records_per_s"))
-        .filter(|x| x.is_finite())
-        .fold(f64::NAN, f64::max);
+    let best = best_peer(results, &key);
     let _ = writeln!(s, "### 16 threads, 256 B: the 2× target against the floor\n");
     let _ = writeln!(s, "| figure | records/s | / raw B=8 | / raw B=16 |");
     let _ = writeln!(s, "|---|---:|---:|---:|");

@@ -4,14 +4,15 @@
 //!
 //! Not for production: the keys are derived from public seeds.
 
+use crate::audit::AuditRequest;
 use crate::events::{
-    AbsenceJustified, Command, Correction, Event, EventBody, LeftEarly, Mark, MarkedLate,
-    RequestId, RollCallClosed, RollCallMode, RollCallOpened, SessionMoved, SessionScheduled,
-    SignerKeyEnrolled, StudentSigned, TeacherSigned,
+    AbsenceJustified, AuditScope, Command, Correction, Event, EventBody, LeftEarly, Mark,
+    MarkedLate, RequestId, RollCallClosed, RollCallMode, RollCallOpened, SessionMoved,
+    SessionScheduled, SignerKeyEnrolled, StudentSigned, TeacherSigned,
 };
 use crate::identity::{
-    Actor, CourseLabel, Date, EstablishmentCode, Ine, Reason, Room, Session, SessionId, SessionRef,
-    Signer, StaffId, Student, TeacherId,
+    Actor, CourseLabel, Date, EstablishmentCode, FunderId, Ine, Reason, Room, Session, SessionId,
+    SessionRef, Signer, StaffId, Student, TeacherId,
 };
 use crate::signatures;
 use crate::vault::{Vault, VaultError, VaultReceipt};
@@ -138,6 +139,21 @@ pub fn event(label: &str, body: EventBody) -> Event {
 /// The demo establishment code.
 pub fn establishment(code: &str) -> EstablishmentCode {
     valid(EstablishmentCode::new(code))
+}
+
+/// The demo funder (`OPCO-EP`) asking for the attendance of `establishment` in the sessions
+/// `from..=to`.
+pub fn funder_audit_request(establishment: &str, from: Date, to: Date) -> AuditRequest {
+    AuditRequest {
+        establishment: self::establishment(establishment),
+        funder: valid(FunderId::new("OPCO-EP")),
+        scope: AuditScope::Sessions { from, to },
+    }
+}
+
+/// The funder's auditor, who exports the audit trail.
+pub fn funder_auditor() -> Actor {
+    Actor::Administrator(valid(StaffId::new("opco-auditeur")))
 }
 
 /// A teacher id.

@@ -5,17 +5,14 @@ use super::format::{self, BundleParts};
 use super::*;
 use crate::demo::{self, SchoolDayConfig};
 use crate::events::AuditScope;
-use crate::identity::{Actor, FunderId, SessionId};
+use crate::identity::{Actor, SessionId};
 use crate::{Vault, VaultError};
 use coffre_log::checkpoint::{Checkpoint, SignedCheckpoint};
 use coffre_log::note::NoteSigner;
 
 fn request(scope: AuditScope) -> AuditRequest {
-    AuditRequest {
-        establishment: demo::establishment("LYCEE-DEMO-75"),
-        funder: FunderId::new("OPCO-EP").unwrap(),
-        scope,
-    }
+    let day = SchoolDayConfig::default().date;
+    AuditRequest { scope, ..demo::funder_audit_request("LYCEE-DEMO-75", day, day) }
 }
 
 fn day_scope(config: &SchoolDayConfig) -> AuditScope {
@@ -23,7 +20,7 @@ fn day_scope(config: &SchoolDayConfig) -> AuditScope {
 }
 
 fn auditor() -> Actor {
-    Actor::Administrator(crate::identity::StaffId::new("opco-auditeur").unwrap())
+    demo::funder_auditor()
 }
 
 fn small() -> SchoolDayConfig {
