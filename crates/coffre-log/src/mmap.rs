@@ -94,6 +94,14 @@ impl LevelMap {
         self.map.len()
     }
 
+    /// Loads the byte at `offset` (nothing when it is outside the map) and discards it: the
+    /// load brings its page's translation and cache line in for a read that follows.
+    pub(crate) fn touch(&self, offset: u64) {
+        if let Some(byte) = usize::try_from(offset).ok().and_then(|i| self.map.get(i)) {
+            std::hint::black_box(*byte);
+        }
+    }
+
     /// Copies `buf.len()` bytes from `offset`, or returns `false` (copying nothing) when the
     /// range is not inside the map.
     pub(crate) fn copy_at(&self, buf: &mut [u8], offset: u64) -> bool {

@@ -25,6 +25,11 @@ pub trait SubtreeHashes {
     {
         range_hash(alg, self, start, end)
     }
+
+    /// A hint that [`SubtreeHashes::range_hash`] of `start..end` follows soon: a store that
+    /// reads from memory may start loading it, so the reads of one proof overlap instead of
+    /// waiting for each other. Does nothing by default.
+    fn prefetch_range(&self, _start: u64, _end: u64) {}
 }
 
 /// Largest power of two strictly less than `n` (for `n >= 2`).
@@ -81,21 +86,37 @@ pub fn inclusion_path<S: SubtreeHashes>(
     size: u64,
 ) -> Result<Vec<Hash>, S::Error> {
     debug_assert!(index < size);
-    let mut path = Vec::with_capacity(64);
-    // Walk from the root down; record siblings, then reverse to leaf-to-root order.
-    let (mut start, mut end) = (0u64, size);
-    while end - start > 1 {
-        let k = split_point(end - start);
-        if index < start + k {
-            path.push(store.range_hash(alg, start + k, end)?);
-            end = start + k;
-        } else {
-            path.push(store.range_hash(alg, start, start + k)?);
-            start += k;
-        }
+    for (start, end) in inclusion_siblings(index, size) {
+        store.prefetch_range(start, end);
     }
+    let mut path = Vec::with_capacity(64);
+    for (start, end) in inclusion_siblings(index, size) {
+        path.push(store.range_hash(alg, start, end)?);
+    }
+    // The walk goes from the root down; an audit path is in leaf-to-root order.
     path.reverse();
     Ok(path)
+}
+
+/// The leaf ranges of the siblings on leaf `index`'s audit path in the tree of `size`
+/// leaves, from the root down.
+fn inclusion_siblings(index: u64, size: u64) -> impl Iterator<Item = (u64, u64)> {
+    let (mut start, mut end) = (0u64, size);
+    std::iter::from_fn(move || {
+        if end - start <= 1 {
+            return None;
+        }
+        let k = split_point(end - start);
+        Some(if index < start + k {
+            let sibling = (start + k, end);
+            end = start + k;
+            sibling
+        } else {
+            let sibling = (start, start + k);
+            start += k;
+            sibling
+        })
+    })
 }
 
 /// RFC 6962 consistency proof from `old_size` to `new_size`. Requires
@@ -107,30 +128,48 @@ pub fn consistency_path<S: SubtreeHashes>(
     new_size: u64,
 ) -> Result<Vec<Hash>, S::Error> {
     debug_assert!(0 < old_size && old_size <= new_size);
+    for (start, end) in consistency_ranges(old_size, new_size) {
+        store.prefetch_range(start, end);
+    }
     let mut proof = Vec::with_capacity(64);
+    for (start, end) in consistency_ranges(old_size, new_size) {
+        proof.push(store.range_hash(alg, start, end)?);
+    }
+    // The walk goes from the root down; RFC 6962 lists the proof bottom up.
+    proof.reverse();
+    Ok(proof)
+}
+
+/// The leaf ranges whose hashes make the consistency proof from `old_size` to `new_size`,
+/// from the root down (RFC 6962 section 2.1.2, SUBPROOF).
+fn consistency_ranges(old_size: u64, new_size: u64) -> impl Iterator<Item = (u64, u64)> {
     let (mut start, mut end, mut m) = (0u64, new_size, old_size);
     let mut whole_old_tree = true;
-    loop {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
         let n = end - start;
         if m == n {
-            if !whole_old_tree {
-                proof.push(store.range_hash(alg, start, end)?);
+            done = true;
+            if whole_old_tree {
+                return None;
             }
-            break;
+            return Some((start, end));
         }
         let k = split_point(n);
         if m <= k {
-            proof.push(store.range_hash(alg, start + k, end)?);
+            let range = (start + k, end);
             end = start + k;
-        } else {
-            proof.push(store.range_hash(alg, start, start + k)?);
-            start += k;
-            m -= k;
-            whole_old_tree = false;
+            return Some(range);
         }
-    }
-    proof.reverse();
-    Ok(proof)
+        let range = (start, start + k);
+        start += k;
+        m -= k;
+        whole_old_tree = false;
+        Some(range)
+    })
 }
 
 /// An in-memory tree of leaf hashes, for tests and for small proofs built without a log.

@@ -36,6 +36,15 @@ impl LevelMaps {
         }
     }
 
+    /// Reads one byte at `offset` of the file of `level` through its map, if mapped, so that
+    /// the page walk and cache miss of a later [`LevelMaps::copy_at`] start now. Same
+    /// contract as `copy_at`: the byte is inside the file and final.
+    pub fn touch(&self, level: u32, offset: u64) {
+        if let Some(Some(map)) = self.maps.get(level as usize) {
+            map.touch(offset);
+        }
+    }
+
     /// Whether the map of `level` spans its first `end_bytes` bytes.
     pub fn covers(&self, level: u32, end_bytes: u64) -> bool {
         match self.maps.get(level as usize) {

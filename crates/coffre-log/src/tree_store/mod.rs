@@ -722,6 +722,20 @@ impl SubtreeHashes for Reader<'_> {
         Ok(Hash(bytes))
     }
 
+    fn prefetch_range(&self, start: u64, end: u64) {
+        // Only a complete subtree is one stored hash; right-edge ranges come from the cache.
+        let width = end - start;
+        if !width.is_power_of_two() {
+            return;
+        }
+        let level = width.trailing_zeros();
+        let index = start >> level;
+        // The same bound as `subtree_hash`: only entries below the length are touched.
+        if (level as usize) < LEVELS_MAX && index < self.store.len() >> level {
+            self.maps.touch(level, entry_offset(index));
+        }
+    }
+
     fn range_hash(&self, alg: HashAlgorithm, start: u64, end: u64) -> Result<Hash, TreeStoreError> {
         // A complete subtree is one read; a read-only store may share its files with a writer
         // in another process, whose cuts this process would not see: no cache there.
