@@ -281,3 +281,27 @@ fn a_read_only_store_refuses_a_concurrent_sync_without_poisoning_itself() {
     assert!(matches!(reader.sync_concurrently(), Err(super::TreeStoreError::ReadOnly)));
     assert!(!reader.poisoned.load(std::sync::atomic::Ordering::Acquire));
 }
+
+#[test]
+fn a_prefetch_hint_past_the_length_touches_nothing() {
+    // Five leaves: each level file ends in its first page, while its map spans 64 KiB. A byte
+    // of the map on a later page lies past the end of the file and would raise SIGBUS if
+    // touched, so the hint must keep to the entries below the length, as reads do.
+    let alg = HashAlgorithm::Sha256;
+    let dir = tempfile::tempdir().unwrap();
+    let store = TreeStore::create(dir.path(), alg).unwrap();
+    let leaves: Vec<Hash> = (0..5).map(|i| leaf(alg, 7, i)).collect();
+    store.append_leaves(&leaves).unwrap();
+    let reader = store.reader();
+    assert!(reader.maps.covers(0, entry_offset(1024)), "the test needs a map past the file");
+    for (start, end) in [(1000, 1001), (1024, 2048), (4, 8), (0, 8), (512, 1024)] {
+        reader.prefetch_range(start, end);
+    }
+    // Hints inside the tree change nothing either.
+    reader.prefetch_range(0, 4);
+    reader.prefetch_range(4, 5);
+    drop(reader);
+    let mut model = MemoryTree::new(alg);
+    leaves.iter().for_each(|&h| model.push_leaf_hash(h));
+    assert_map_matches_pread(&store, &model);
+}
