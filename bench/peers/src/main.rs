@@ -5,7 +5,11 @@
 //! ```text
 //! cargo run --release --manifest-path bench/peers/Cargo.toml -- compare [--quick]
 //!     [--runs N] [--seconds S] [--dir DIR] [--out FILE] [--only append,proofs,hash,open]
+//!     [--records N] [--payloads 64,256,4096] [--threads 1,4,16] [--raw-batches 1,64,1024]
 //! ```
+//!
+//! `--records` and `--seconds` bound each append cell (whichever comes first); the last three
+//! flags narrow the append workloads, e.g. to confirm one cell over a million records.
 //!
 //! Every measurement ("cell") runs in a fresh child process (this binary re-executed with the
 //! hidden `cell` subcommand) in a fresh temporary directory; engine order rotates between
@@ -38,7 +42,8 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: coffre-peers compare [--quick] [--runs N] [--seconds S] [--dir DIR] \
-                 [--out FILE] [--only append,proofs,hash,open]"
+                 [--out FILE] [--only append,proofs,hash,open] [--records N] \
+                 [--payloads LIST] [--threads LIST] [--raw-batches LIST]"
             );
             2
         }
@@ -140,10 +145,29 @@ fn plan(args: &[String]) -> Result<Plan, String> {
             "--dir" => p.base_dir = PathBuf::from(value()?),
             "--out" => p.out = Some(PathBuf::from(value()?)),
             "--only" => p.only = value()?.split(',').map(str::to_string).collect(),
+            "--records" => {
+                p.append_records_max = value()?.parse().map_err(|_| "--records: not a number")?
+            }
+            "--payloads" => p.payloads = list(&value()?, "--payloads")?,
+            "--threads" => p.threads = list(&value()?, "--threads")?,
+            "--raw-batches" => p.raw_batches = list(&value()?, "--raw-batches")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
     Ok(p)
+}
+
+/// A comma-separated list of positive numbers.
+fn list(value: &str, flag: &str) -> Result<Vec<usize>, String> {
+    let items: Vec<usize> = value
+        .split(',')
+        .map(|v| v.parse().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or(format!("{flag}: expected positive numbers separated by commas"))?;
+    if items.is_empty() {
+        return Err(format!("{flag}: empty list"));
+    }
+    Ok(items)
 }
 
 /// Runs one cell in a fresh child process and a fresh temporary directory.
