@@ -52,7 +52,12 @@ impl Reply {
     fn put(&self, answer: Answer) {
         *self.slot.answer.lock() = Some(answer);
         self.slot.filled.store(true, Ordering::Release);
-        self.slot.waiter.unpark();
+        // A lone append committed on its own thread (`Log::submit`) is answered by that very
+        // thread: it is not parked, and a self-unpark would only make its next park return
+        // at once.
+        if self.slot.waiter.id() != std::thread::current().id() {
+            self.slot.waiter.unpark();
+        }
     }
 }
 

@@ -18,19 +18,12 @@ use crate::segment::{
 };
 use crate::tree_syncer::TreeSyncer;
 use coffre_clock::{Clock, Timestamp};
-use crossbeam_channel::{select_biased, Receiver, Sender};
+use crossbeam_channel::Sender;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Most records in one commit group (bounds the group's buffers and waiters).
-const GROUP_RECORDS_MAX: usize = 8192;
-/// Longest a group waits for in-flight appends not yet queued (a fraction of one fdatasync,
-/// ~100 µs on the machines measured in docs/PERFORMANCE.md).
-const COMMIT_DELAY_MAX: Duration = Duration::from_micros(60);
-/// How often the wait re-reads the number of appends in flight.
-const COMMIT_DELAY_POLL: Duration = Duration::from_micros(10);
 /// Buffered bytes that trigger a `pwrite` inside a group (still one fdatasync per group).
 const FLUSH_BYTES: usize = 4 << 20;
 /// Space reserved ahead of the writes when the active segment grows.
@@ -45,7 +38,7 @@ pub(crate) enum Payloads {
 }
 
 impl Payloads {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Payloads::One(_) => 1,
             Payloads::Many(v) => v.len(),
@@ -121,12 +114,11 @@ pub(crate) struct ActiveWriter {
     pub prealloc_file: Option<Arc<dyn StorageFile>>,
 }
 
-/// The committer thread's state.
+/// The write path's state: the active segment, the next index and group, the hasher and tree
+/// syncer. Behind a mutex, taken by the committer thread (crate::commit_loop) for each group
+/// and by a lone appender that commits its own record (`Log::submit`).
 pub(crate) struct Committer {
     pub shared: Arc<Shared>,
-    pub rx: Receiver<Append>,
-    /// The checkpointer's requests (rare): polled beside `rx`.
-    pub legacy_rx: Receiver<Request>,
     pub clock: Arc<dyn Clock>,
     pub durability: Durability,
     pub preallocation: Preallocation,
@@ -153,34 +145,9 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Serves requests until the appenders' channel is closed, then syncs what is pending.
-    pub(crate) fn run(mut self) {
-        loop {
-            let first = match self.next_request() {
-                Some(Some(r)) => r,
-                Some(None) => {
-                    self.sync_if_unsynced();
-                    continue;
-                }
-                None => break,
-            };
-            let mut requests = vec![first];
-            let mut records = requests[0].payloads.len();
-            while records < GROUP_RECORDS_MAX {
-                let next = match self.rx.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => match self.legacy_rx.try_recv() {
-                        Ok(r) => r.into(),
-                        Err(_) => break,
-                    },
-                };
-                records += next.payloads.len();
-                requests.push(next);
-            }
-            self.gather_stragglers(&mut requests, records);
-            self.commit(requests);
-        }
-        // Requests still queued by the checkpointer get a Poisoned answer when dropped.
+    /// After the appenders' channel closed: syncs what is pending, lets a background tree
+    /// sync finish, and syncs the tree so the next open need not re-hash.
+    pub(crate) fn finish(&mut self) {
         self.sync_if_unsynced();
         // Finishes a background tree sync under way before the last one.
         drop(self.tree_syncer.take());
@@ -192,72 +159,20 @@ impl Committer {
         }
     }
 
-    /// Adaptive commit delay. Writers answered by the previous group re-submit a few
-    /// microseconds later; without a wait they miss this group and writers split into two
-    /// cohorts taking turns (half-size groups, twice the syncs). So while fewer requests are
-    /// gathered than appends are in flight, wait for the missing ones, at most
-    /// [`COMMIT_DELAY_MAX`]: a lone writer (nothing else in flight) never waits.
-    fn gather_stragglers(&mut self, requests: &mut Vec<Append>, mut records: usize) {
-        if !matches!(self.durability, Durability::Immediate) {
-            return;
-        }
-        let deadline = Instant::now() + COMMIT_DELAY_MAX;
-        while records < GROUP_RECORDS_MAX {
-            let in_flight = self.shared.appends_in_flight.load(Ordering::Acquire);
-            if requests.len() as u64 >= in_flight {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            match self.rx.recv_timeout((deadline - now).min(COMMIT_DELAY_POLL)) {
-                Ok(next) => {
-                    records += next.payloads.len();
-                    requests.push(next);
-                }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-            }
-        }
-    }
-
-    /// Blocks for the next request: `None` once the appenders' channel is closed,
-    /// `Some(None)` when a periodic sync is due.
-    fn next_request(&mut self) -> Option<Option<Append>> {
-        let wait = match self.durability {
-            Durability::Immediate => None,
-            Durability::Periodic { interval } => Some(
-                interval.saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(1)),
-            ),
-        };
-        // Appenders first: the checkpointer's channel is looked at on every group anyway.
-        if let Ok(r) = self.rx.try_recv() {
-            return Some(Some(r));
-        }
-        let timeout = wait.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
-        select_biased! {
-            recv(self.rx) -> r => r.ok().map(Some),
-            recv(self.legacy_rx) -> r => match r {
-                Ok(r) => Some(Some(r.into())),
-                Err(_) => {
-                    // The checkpointer closed its side: stop listening to it.
-                    self.legacy_rx = crossbeam_channel::never();
-                    Some(None)
-                }
-            },
-            recv(timeout) -> _ => Some(None),
-        }
-    }
-
-    fn sync_if_unsynced(&mut self) {
+    pub(crate) fn sync_if_unsynced(&mut self) {
         if self.unsynced && !self.shared.poisoned.load(Ordering::Acquire) && self.sync().is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
         }
     }
 
-    /// Commits one group and answers its waiters.
-    fn commit(&mut self, requests: Vec<Append>) {
+    /// Commits one group and answers its waiters. Runs on the committer thread, or on an
+    /// appender's own thread for a lone append (crate::log, `Log::submit`); either way under
+    /// the lock on this state.
+    pub(crate) fn commit(&mut self, requests: Vec<Append>) {
+        // A panic half-way leaves this state out of step with the files: whichever thread
+        // takes the lock next must find the log poisoned.
+        let shared = Arc::clone(&self.shared);
+        let _poison_on_panic = PoisonOnUnwind(&shared.poisoned);
         if self.shared.poisoned.load(Ordering::Acquire) {
             for r in requests {
                 r.reply.send(Err(LogError::Poisoned));
@@ -616,6 +531,17 @@ impl Committer {
     }
 }
 
+/// Poisons the log when dropped during a panic's unwinding.
+struct PoisonOnUnwind<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// End of the space reserved when a segment is created.
 pub(crate) fn initial_prealloc_end(segment_size_bytes: u64) -> u64 {
     PREALLOC_CHUNK_BYTES.min(segment_size_bytes)
@@ -628,6 +554,7 @@ mod tests {
     use crate::merkle::MemoryTree;
     use crate::{Log, LogOptions};
     use std::path::Path;
+    use std::time::Duration;
 
     /// Records enough for the leaves to be hashed beside the write and sync.
     const BATCH: usize = PARALLEL_RECORDS_MIN * 2 + 3;

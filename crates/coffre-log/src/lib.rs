@@ -17,6 +17,7 @@ pub use hash::{Hash, HashAlgorithm, HASH_LEN};
 mod ack;
 mod blake3_lanes;
 mod commit;
+mod commit_loop;
 pub mod error;
 mod leaf_hasher;
 mod log;

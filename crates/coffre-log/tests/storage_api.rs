@@ -194,3 +194,84 @@ fn the_tree_is_rebuilt_when_missing() {
     assert_eq!(report.tree_leaves_rehashed, 40);
     assert_eq!(log.root(40).unwrap(), root);
 }
+
+/// Stamps with a [`TestClock`], noting the name of the thread each stamp was taken on, and
+/// panics while `panicking` is set.
+#[derive(Debug, Default)]
+struct ThreadNotingClock {
+    inner: TestClock,
+    threads: parking_lot::Mutex<Vec<String>>,
+    panicking: std::sync::atomic::AtomicBool,
+}
+
+impl coffre_clock::Clock for ThreadNotingClock {
+    fn now(&self) -> Result<coffre_clock::Timestamp, coffre_clock::ClockError> {
+        assert!(!self.panicking.load(Ordering::SeqCst), "test clock panics");
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        self.threads.lock().push(name);
+        self.inner.now()
+    }
+}
+
+fn noting_clock_options(clock: &Arc<ThreadNotingClock>) -> LogOptions {
+    let mut opts = small_options();
+    opts.clock = clock.clone();
+    opts
+}
+
+#[test]
+fn a_lone_append_is_committed_on_its_own_thread_and_concurrent_ones_by_the_committer() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ThreadNotingClock::default());
+    let log = Arc::new(Log::create(dir.path(), noting_clock_options(&clock)).unwrap());
+    for k in 0..20u32 {
+        assert_eq!(log.append(&k.to_le_bytes()).unwrap().index, u64::from(k));
+    }
+    log.append_batch(&[b"a", b"b"]).unwrap();
+    let me = std::thread::current().name().unwrap().to_string();
+    assert!(clock.threads.lock().iter().all(|t| *t == me), "{:?}", clock.threads.lock());
+    clock.threads.lock().clear();
+
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let writers: Vec<_> = (0..8u32)
+        .map(|t| {
+            let (log, start) = (Arc::clone(&log), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                for k in 0..50u32 {
+                    log.append(&[t.to_le_bytes(), k.to_le_bytes()].concat()).unwrap();
+                }
+            })
+        })
+        .collect();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    assert!(
+        clock.threads.lock().iter().any(|t| t == "coffre-committer"),
+        "concurrent appends must be grouped by the committer"
+    );
+    assert_eq!(log.len(), 22 + 400);
+    log.verify(&|_| {}).unwrap();
+    drop(log);
+    let (log, report) = Log::open(dir.path(), small_options()).unwrap();
+    assert_eq!(report.records, 422);
+    assert_eq!(log.read(3).unwrap().payload, 3u32.to_le_bytes());
+}
+
+#[test]
+fn a_panic_while_committing_on_the_appenders_thread_poisons_the_log_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ThreadNotingClock::default());
+    let log = Log::create(dir.path(), noting_clock_options(&clock)).unwrap();
+    log.append(b"kept").unwrap();
+    clock.panicking.store(true, Ordering::SeqCst);
+    let append = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log.append(b"lost")));
+    assert!(append.is_err(), "the clock's panic reaches the appender that ran the commit");
+    clock.panicking.store(false, Ordering::SeqCst);
+    assert!(log.is_poisoned());
+    assert!(matches!(log.append(b"refused"), Err(LogError::Poisoned)));
+    drop(log);
+    let (log, report) = Log::open(dir.path(), small_options()).unwrap();
+    assert_eq!(report.records, 1);
+    assert_eq!(log.read(0).unwrap().payload, b"kept");
+    log.append(b"accepted after the reopen").unwrap();
+}
