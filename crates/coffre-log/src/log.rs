@@ -582,14 +582,14 @@ impl Log {
         }
         let (ticket, reply) = ticket();
         let append = Append { payloads, force_sync, reply: Answerer::Slot(reply) };
-        let in_flight = self.shared.appends_in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-        let sent = match self.commit_alone(append, in_flight, tx) {
+        let in_flight = InFlight::count(&self.shared.appends_in_flight);
+        let sent = match self.commit_alone(append, in_flight.others == 0, tx) {
             None => Ok(()),
             Some(append) => tx.send(append).map_err(|_| LogError::Poisoned),
         };
         // A reply dropped unanswered (the committer gave up on the group) answers Poisoned.
         let receipts = sent.and_then(|()| ticket.wait());
-        self.shared.appends_in_flight.fetch_sub(1, Ordering::AcqRel);
+        drop(in_flight);
         let receipts = receipts?;
         if let Some(auto) = &self.auto {
             auto.after_append(self.len(), self.checkpointer.store.latest_size());
@@ -602,8 +602,8 @@ impl Log {
     /// lone append to the committer and back costs two thread wake-ups, 15-30 µs against a
     /// ~100 µs `fdatasync` on the machines measured (docs/PERFORMANCE.md); concurrent appends
     /// still go through the committer, which is what groups them.
-    fn commit_alone(&self, append: Append, in_flight: u64, tx: &Sender<Append>) -> Option<Append> {
-        if in_flight != 1 || !tx.is_empty() {
+    fn commit_alone(&self, append: Append, alone: bool, tx: &Sender<Append>) -> Option<Append> {
+        if !alone || !tx.is_empty() {
             return Some(append);
         }
         let Some(mut write_path) = self.write_path.as_ref().and_then(|w| w.try_lock()) else {
@@ -744,6 +744,27 @@ impl Drop for Log {
         // The last share of the write path: its files, preallocator and hasher are released
         // here, before the directory lock.
         self.write_path = None;
+    }
+}
+
+/// One append counted in `Shared::appends_in_flight` until dropped, also when a panic (from
+/// the `Clock`, on the inline path) unwinds through `Log::submit`.
+struct InFlight<'a> {
+    counter: &'a AtomicU64,
+    /// Appends in flight besides this one when it was counted.
+    others: u64,
+}
+
+impl InFlight<'_> {
+    fn count(counter: &AtomicU64) -> InFlight<'_> {
+        let others = counter.fetch_add(1, Ordering::AcqRel);
+        InFlight { counter, others }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
