@@ -1,6 +1,7 @@
-//! The write path: one committer thread turns the appends waiting in its channel into one
-//! commit group (one `pwrite` per segment touched, one `fdatasync`), then answers every
-//! waiter. See docs/ARCHITECTURE.md, "Write path".
+//! The write path's state and the commit of one group: stamp, frame, one `pwrite` per
+//! segment touched, one `fdatasync`, then answer every waiter. Groups come from the committer
+//! thread (crate::commit_loop); a lone append is committed by its own thread (`Log::submit`).
+//! See docs/ARCHITECTURE.md, "Write path".
 
 use crate::ack::{Answer, Reply};
 use crate::backend::OpenMode;
@@ -159,6 +160,12 @@ impl Committer {
         }
     }
 
+    /// Syncs what was written and not yet synced (periodic syncs, close). Never on a poisoned
+    /// log: after a failed write or sync a later sync proves nothing (the kernel may have
+    /// dropped the pages), and the poison does not say which failure set it. Under
+    /// `Durability::Periodic` the records written since the last sync of a log poisoned for
+    /// another reason (a panic, a tree error) are therefore left to the kernel's writeback:
+    /// that durability never promised them to be synced before the next interval.
     pub(crate) fn sync_if_unsynced(&mut self) {
         if self.unsynced && !self.shared.poisoned.load(Ordering::Acquire) && self.sync().is_err() {
             self.shared.poisoned.store(true, Ordering::Release);
@@ -167,12 +174,13 @@ impl Committer {
 
     /// Commits one group and answers its waiters. Runs on the committer thread, or on an
     /// appender's own thread for a lone append (crate::log, `Log::submit`); either way under
-    /// the lock on this state.
+    /// the lock on this state. A panic inside (from a user `Clock` or `StorageBackend`)
+    /// poisons the log.
     pub(crate) fn commit(&mut self, requests: Vec<Append>) {
         // A panic half-way leaves this state out of step with the files: whichever thread
         // takes the lock next must find the log poisoned.
         let shared = Arc::clone(&self.shared);
-        let _poison_on_panic = PoisonOnUnwind(&shared.poisoned);
+        let _poison_on_panic = PoisonOnUnwind::arm(&shared.poisoned);
         if self.shared.poisoned.load(Ordering::Acquire) {
             for r in requests {
                 r.reply.send(Err(LogError::Poisoned));
@@ -531,13 +539,24 @@ impl Committer {
     }
 }
 
-/// Poisons the log when dropped during a panic's unwinding.
-struct PoisonOnUnwind<'a>(&'a std::sync::atomic::AtomicBool);
+/// Poisons the log when dropped by a panic that started after it was armed. (An append made
+/// from a destructor while the thread already unwinds, committed on that thread, must not
+/// poison the log when it succeeds.)
+pub(crate) struct PoisonOnUnwind<'a> {
+    poisoned: &'a std::sync::atomic::AtomicBool,
+    panicking_at_arm: bool,
+}
+
+impl PoisonOnUnwind<'_> {
+    pub(crate) fn arm(poisoned: &std::sync::atomic::AtomicBool) -> PoisonOnUnwind<'_> {
+        PoisonOnUnwind { poisoned, panicking_at_arm: std::thread::panicking() }
+    }
+}
 
 impl Drop for PoisonOnUnwind<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.store(true, Ordering::Release);
+        if std::thread::panicking() && !self.panicking_at_arm {
+            self.poisoned.store(true, Ordering::Release);
         }
     }
 }
@@ -603,18 +622,28 @@ mod tests {
     fn a_failed_write_or_sync_in_a_large_batch_cuts_its_leaves_from_the_tree() {
         // The committer's write fails through the test hook: a sim write fault could hit the
         // tree store's writes instead (they run on the hasher at the same time).
-        for write_fails in [false, true] {
+        // Both paths: the appender's own thread (a lone append) and the committer thread.
+        for (write_fails, committer_only) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
             let sim = SimBackend::new(7);
             sim.mkdir_durable(Path::new("/sim"));
             let dir = Path::new("/sim/log");
             let log = Log::create(dir, sim_options(&sim)).unwrap();
+            if committer_only {
+                log.commit_on_the_committer_only();
+            }
             log.append(b"kept").unwrap();
             match write_fails {
                 true => log.fail_next_write(),
                 // Tree appends do not sync: the first sync is the group's fdatasync.
                 false => sim.inject(FaultOp::Sync, 1, FaultError::Eio),
             }
-            let op = if write_fails { "write" } else { "sync" };
+            let op = format!(
+                "{} on the {}",
+                if write_fails { "write" } else { "sync" },
+                if committer_only { "committer" } else { "appender" }
+            );
             assert!(matches!(log.append_batch(&batch()), Err(LogError::Io { .. })), "{op}");
             assert!(log.is_poisoned());
             assert_eq!(log.len(), 1);
@@ -626,6 +655,44 @@ mod tests {
             assert_eq!(log.append_batch(&batch()).unwrap()[0].index, 1);
             log.verify(&|_| {}).unwrap();
         }
+    }
+
+    #[test]
+    fn a_failed_sync_on_the_committer_fails_its_whole_group_and_loses_no_acknowledged_record() {
+        let (sim, log) = sim_log(11);
+        log.commit_on_the_committer_only();
+        log.append(b"kept").unwrap();
+        // The next sync is a group's fdatasync: the group made of the appends then waiting.
+        sim.inject(FaultOp::Sync, 1, FaultError::Eio);
+        let start = std::sync::Barrier::new(6);
+        let results: Vec<Vec<(Vec<u8>, Result<Receipt, LogError>)>> = std::thread::scope(|s| {
+            let writers: Vec<_> = (0..6u8)
+                .map(|t| {
+                    let (log, start) = (&log, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        (0..20u8).map(|k| (vec![t, k], log.append(&[t, k]))).collect()
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let results: Vec<_> = results.into_iter().flatten().collect();
+        let failed_io = results.iter().filter(|(_, r)| matches!(r, Err(LogError::Io { .. })));
+        assert!(failed_io.count() >= 1, "the failed sync's group gets the I/O error");
+        assert!(results
+            .iter()
+            .all(|(_, r)| matches!(r, Ok(_) | Err(LogError::Io { .. } | LogError::Poisoned))));
+        assert!(log.is_poisoned());
+        let acknowledged: Vec<(Vec<u8>, u64)> = results
+            .iter()
+            .filter_map(|(p, r)| r.as_ref().ok().map(|r| (p.clone(), r.index)))
+            .collect();
+        let (log, _) = reopened_after_power_loss(&sim, log);
+        for (payload, index) in acknowledged {
+            assert_eq!(log.read(index).unwrap().payload, payload);
+        }
+        log.verify(&|_| {}).unwrap();
     }
 
     /// Waits up to 10 s for `done`; the background tree sync runs on its own thread.

@@ -2,7 +2,7 @@
 //! and commits it under the write path's lock (crate::commit). See docs/ARCHITECTURE.md,
 //! "Write path".
 
-use crate::commit::{Append, Committer, Request};
+use crate::commit::{Append, Committer, PoisonOnUnwind, Request};
 use crate::log::Shared;
 use crate::options::Durability;
 use crossbeam_channel::{select_biased, Receiver};
@@ -32,6 +32,10 @@ pub(crate) struct CommitLoop {
 impl CommitLoop {
     /// Serves requests until the appenders' channel is closed, then syncs what is pending.
     pub(crate) fn run(mut self) {
+        // A panic anywhere on this thread (a user `StorageBackend` in a periodic sync, say)
+        // poisons the log, so lone appends, which do not need this thread, stop too.
+        let shared = Arc::clone(&self.shared);
+        let _poison_on_panic = PoisonOnUnwind::arm(&shared.poisoned);
         loop {
             let first = match self.next_request() {
                 Some(Some(r)) => r,
@@ -65,7 +69,10 @@ impl CommitLoop {
     /// microseconds later; without a wait they miss this group and writers split into two
     /// cohorts taking turns (half-size groups, twice the syncs). So while fewer requests are
     /// gathered than appends are in flight, wait for the missing ones, at most
-    /// [`COMMIT_DELAY_MAX`]: a lone writer (nothing else in flight) never waits.
+    /// [`COMMIT_DELAY_MAX`]: a lone writer (nothing else in flight) never waits. One of those
+    /// in flight may be a lone append committing on its own thread, which never comes through
+    /// the channel; the wait then ends at the deadline, no later than the mutex would let
+    /// this group start anyway.
     fn gather_stragglers(&mut self, requests: &mut Vec<Append>, mut records: usize) {
         if !matches!(self.durability, Durability::Immediate) {
             return;

@@ -23,6 +23,7 @@ use crate::tree_store::{TreeStore, TreeStoreError};
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 use std::ops::{Bound, RangeBounds};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,6 +120,9 @@ pub(crate) struct Shared {
     /// Test hook: the next segment write fails.
     #[cfg(test)]
     pub fail_next_write: AtomicBool,
+    /// Test hook: every append goes through the committer thread (no lone-append path).
+    #[cfg(test)]
+    pub committer_only: AtomicBool,
 }
 
 impl Shared {
@@ -381,6 +385,8 @@ impl Log {
             retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
+            #[cfg(test)]
+            committer_only: AtomicBool::new(false),
         });
         report.tree_leaves_rehashed = align_tree(&shared, records)?;
         crate::retention::finish_open(&shared, Some(&mut report))?;
@@ -514,6 +520,8 @@ impl Log {
             retention: crate::retention::RetentionCell::new(policy),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
+            #[cfg(test)]
+            committer_only: AtomicBool::new(false),
         });
         crate::retention::finish_open(&shared, None)?;
         let (checkpoints, _torn_bytes_ignored) =
@@ -598,18 +606,30 @@ impl Log {
     }
 
     /// Commits a lone append on the calling thread, when no other append is in flight or
-    /// queued and the committer is idle; otherwise gives it back for the committer. Handing a
-    /// lone append to the committer and back costs two thread wake-ups, 15-30 µs against a
-    /// ~100 µs `fdatasync` on the machines measured (docs/PERFORMANCE.md); concurrent appends
-    /// still go through the committer, which is what groups them.
+    /// queued and the write path's mutex is free; otherwise gives it back for the committer.
+    /// Handing a lone append to the committer and back costs two thread wake-ups, 15-30 µs
+    /// against a ~100 µs `fdatasync` on the machines measured (docs/PERFORMANCE.md);
+    /// concurrent appends still go through the committer, which is what groups them.
+    ///
+    /// A panic while committing (from a user `Clock` or `StorageBackend`) is caught here: the
+    /// log is poisoned and the append answered [`LogError::Poisoned`], as when the same panic
+    /// ends the committer thread.
     fn commit_alone(&self, append: Append, alone: bool, tx: &Sender<Append>) -> Option<Append> {
+        #[cfg(test)]
+        if self.shared.committer_only.load(Ordering::Acquire) {
+            return Some(append);
+        }
         if !alone || !tx.is_empty() {
             return Some(append);
         }
         let Some(mut write_path) = self.write_path.as_ref().and_then(|w| w.try_lock()) else {
             return Some(append);
         };
-        write_path.commit(vec![append]);
+        // Unwinding drops the append's reply, which answers it Poisoned, and `commit`'s guard
+        // poisons the log: nothing else to do with the panic.
+        let committed =
+            std::panic::catch_unwind(AssertUnwindSafe(|| write_path.commit(vec![append])));
+        debug_assert!(committed.is_ok() || self.shared.poisoned.load(Ordering::Acquire));
         None
     }
 
@@ -725,6 +745,12 @@ impl Log {
     #[cfg(test)]
     pub(crate) fn fail_next_write(&self) {
         self.shared.fail_next_write.store(true, Ordering::Release);
+    }
+
+    /// Test hook: sends every append through the committer thread.
+    #[cfg(test)]
+    pub(crate) fn commit_on_the_committer_only(&self) {
+        self.shared.committer_only.store(true, Ordering::Release);
     }
 }
 

@@ -264,8 +264,9 @@ fn a_panic_while_committing_on_the_appenders_thread_poisons_the_log_and_loses_no
     let log = Log::create(dir.path(), noting_clock_options(&clock)).unwrap();
     log.append(b"kept").unwrap();
     clock.panicking.store(true, Ordering::SeqCst);
-    let append = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log.append(b"lost")));
-    assert!(append.is_err(), "the clock's panic reaches the appender that ran the commit");
+    // As when the same panic ends the committer thread: the caller gets an error, not the
+    // panic, and the log refuses appends until it is reopened.
+    assert!(matches!(log.append(b"lost"), Err(LogError::Poisoned)));
     clock.panicking.store(false, Ordering::SeqCst);
     assert!(log.is_poisoned());
     assert!(matches!(log.append(b"refused"), Err(LogError::Poisoned)));
@@ -274,4 +275,27 @@ fn a_panic_while_committing_on_the_appenders_thread_poisons_the_log_and_loses_no
     assert_eq!(report.records, 1);
     assert_eq!(log.read(0).unwrap().payload, b"kept");
     log.append(b"accepted after the reopen").unwrap();
+}
+
+/// Appends a record when dropped.
+struct AppendsWhenDropped<'a>(&'a Log);
+
+impl Drop for AppendsWhenDropped<'_> {
+    fn drop(&mut self) {
+        self.0.append(b"written by a destructor").unwrap();
+    }
+}
+
+#[test]
+fn an_append_from_a_destructor_while_the_thread_unwinds_succeeds_and_poisons_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path(), small_options()).unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _guard = AppendsWhenDropped(&log);
+        panic!("the caller's own code panics");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(log.read(0).unwrap().payload, b"written by a destructor");
+    assert!(!log.is_poisoned(), "a successful append must not poison the log");
+    assert_eq!(log.append(b"next").unwrap().index, 1);
 }

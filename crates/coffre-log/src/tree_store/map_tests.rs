@@ -284,24 +284,30 @@ fn a_read_only_store_refuses_a_concurrent_sync_without_poisoning_itself() {
 
 #[test]
 fn a_prefetch_hint_past_the_length_touches_nothing() {
-    // Five leaves: each level file ends in its first page, while its map spans 64 KiB. A byte
-    // of the map on a later page lies past the end of the file and would raise SIGBUS if
-    // touched, so the hint must keep to the entries below the length, as reads do.
+    // A level file's map spans at least 64 KiB, past the end of the file; a byte of the map on
+    // a page wholly past the end would raise SIGBUS if touched, so hints must keep to the
+    // entries below the length, as reads do. With 127 leaves, level 0 ends exactly at a page
+    // boundary (32-byte header + 127 entries = 4,096 bytes): a hint for entry 127 (an
+    // off-by-one bound) would touch the next page.
     let alg = HashAlgorithm::Sha256;
-    let dir = tempfile::tempdir().unwrap();
-    let store = TreeStore::create(dir.path(), alg).unwrap();
-    let leaves: Vec<Hash> = (0..5).map(|i| leaf(alg, 7, i)).collect();
-    store.append_leaves(&leaves).unwrap();
-    let reader = store.reader();
-    assert!(reader.maps.covers(0, entry_offset(1024)), "the test needs a map past the file");
-    for (start, end) in [(1000, 1001), (1024, 2048), (4, 8), (0, 8), (512, 1024)] {
-        reader.prefetch_range(start, end);
+    for leaves in [5u64, 127] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TreeStore::create(dir.path(), alg).unwrap();
+        let hashes: Vec<Hash> = (0..leaves).map(|i| leaf(alg, 7, i)).collect();
+        store.append_leaves(&hashes).unwrap();
+        let reader = store.reader();
+        assert!(reader.maps.covers(0, entry_offset(1024)), "the test needs a map past the file");
+        let past = [(leaves, leaves + 1), (1000, 1001), (1024, 2048), (0, 256), (128, 256)];
+        for (start, end) in past {
+            reader.prefetch_range(start, end);
+        }
+        // Hints inside the tree are only hints: the hashes read afterwards are the same.
+        for (start, end) in [(0, 4), (4, 5), (0, leaves.next_power_of_two() / 2)] {
+            reader.prefetch_range(start, end);
+        }
+        drop(reader);
+        let mut model = MemoryTree::new(alg);
+        hashes.iter().for_each(|&h| model.push_leaf_hash(h));
+        assert_map_matches_pread(&store, &model);
     }
-    // Hints inside the tree change nothing either.
-    reader.prefetch_range(0, 4);
-    reader.prefetch_range(4, 5);
-    drop(reader);
-    let mut model = MemoryTree::new(alg);
-    leaves.iter().for_each(|&h| model.push_leaf_hash(h));
-    assert_map_matches_pread(&store, &model);
 }
