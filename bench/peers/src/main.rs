@@ -6,10 +6,13 @@
 //! cargo run --release --manifest-path bench/peers/Cargo.toml -- compare [--quick]
 //!     [--runs N] [--seconds S] [--dir DIR] [--out FILE] [--only append,proofs,hash,open]
 //!     [--records N] [--payloads 64,256,4096] [--threads 1,4,16] [--raw-batches 1,64,1024]
+//!     [--engines coffre,okaywal,fjall,redb,coffre-notree,coffre-storage]
 //! ```
 //!
-//! `--records` and `--seconds` bound each append cell (whichever comes first); the last three
-//! flags narrow the append workloads, e.g. to confirm one cell over a million records.
+//! `--records` and `--seconds` bound each append cell (whichever comes first); the last four
+//! flags narrow the append workloads, e.g. to run every workload to a million records for the
+//! engines that matter (the raw floors always run, as `--raw-batches` and Coffre's group
+//! size say).
 //!
 //! Every measurement ("cell") runs in a fresh child process (this binary re-executed with the
 //! hidden `cell` subcommand) in a fresh temporary directory; engine order rotates between
@@ -43,7 +46,7 @@ fn main() {
             eprintln!(
                 "usage: coffre-peers compare [--quick] [--runs N] [--seconds S] [--dir DIR] \
                  [--out FILE] [--only append,proofs,hash,open] [--records N] \
-                 [--payloads LIST] [--threads LIST] [--raw-batches LIST]"
+                 [--payloads LIST] [--threads LIST] [--raw-batches LIST] [--engines LIST]"
             );
             2
         }
@@ -87,6 +90,8 @@ pub struct Plan {
     pub payloads: Vec<usize>,
     pub threads: Vec<usize>,
     pub raw_batches: Vec<usize>,
+    /// Append engines to run besides the raw floors (`None`: all of them).
+    pub engines: Option<Vec<String>>,
     pub proof_leaves: Vec<u64>,
     pub proof_seconds: f64,
     pub open_sizes: Vec<u64>,
@@ -117,6 +122,7 @@ fn plan(args: &[String]) -> Result<Plan, String> {
         payloads: vec![64, 256, 4096],
         threads: if quick { vec![1, 16] } else { vec![1, 4, 16] },
         raw_batches: vec![1, 64, 1024],
+        engines: None,
         proof_leaves: if quick { vec![1_000_000] } else { vec![1_000_000, 10_000_000] },
         proof_seconds: if quick { 0.1 } else { 0.3 },
         open_sizes: if quick {
@@ -151,6 +157,7 @@ fn plan(args: &[String]) -> Result<Plan, String> {
             "--payloads" => p.payloads = list(&value()?, "--payloads")?,
             "--threads" => p.threads = list(&value()?, "--threads")?,
             "--raw-batches" => p.raw_batches = list(&value()?, "--raw-batches")?,
+            "--engines" => p.engines = Some(value()?.split(',').map(str::to_string).collect()),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -290,7 +297,10 @@ fn run_append(p: &Plan, results: &mut Results) -> Result<(), String> {
                 // What 16 writers with one record outstanding each could at best group.
                 engines.extend(GROUP_FLOORS.iter().map(|&b| (format!("raw{b}"), b)));
             }
-            let k = engines.len();
+            if let Some(kept) = &p.engines {
+                engines.retain(|(e, _)| e.starts_with("raw") || kept.contains(e));
+            }
+            let k = engines.len().max(1);
             engines.rotate_left((run + w) % k);
             let mut line = format!("[{done}/{total}] {payload} B x{threads} batch {batch}:");
             for (engine, b) in &engines {
