@@ -96,13 +96,20 @@ pub fn run(args: &CellArgs) -> Result<CellResult, String> {
 
     let mut result = CellResult::default();
     match engine {
-        "coffre" | "coffre-notree" | "coffre-storage" => {
+        "coffre" | "coffre-notree" | "coffre-storage" | "coffre-setlen" => {
             // Issue 3's tree-cost reference (benchmark-only options of the log): `notree`
             // skips the tree writes and syncs but still computes each receipt's leaf hash;
             // `storage` also skips the leaf hash (stamp, frame, CRC, write, fdatasync only).
+            // `setlen` is the full log with `Preallocation::SetLen` instead of the default
+            // zero-fill (which writes every byte of a segment twice).
             let options = coffre_log::LogOptions {
-                merkle_index: engine == "coffre",
+                merkle_index: engine != "coffre-notree" && engine != "coffre-storage",
                 receipt_leaf_hash: engine != "coffre-storage",
+                preallocation: if engine == "coffre-setlen" {
+                    coffre_log::Preallocation::SetLen
+                } else {
+                    coffre_log::Preallocation::ZeroFill
+                },
                 ..coffre_log::LogOptions::default()
             };
             let log = coffre_log::Log::create(&dir, options).map_err(|e| e.to_string())?;
