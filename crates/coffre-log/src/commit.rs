@@ -665,7 +665,9 @@ mod tests {
         // The next sync is a group's fdatasync: the group made of the appends then waiting.
         sim.inject(FaultOp::Sync, 1, FaultError::Eio);
         let start = std::sync::Barrier::new(6);
-        let results: Vec<Vec<(Vec<u8>, Result<Receipt, LogError>)>> = std::thread::scope(|s| {
+        /// A payload and what its append returned.
+        type Outcome = (Vec<u8>, Result<Receipt, LogError>);
+        let results: Vec<Vec<Outcome>> = std::thread::scope(|s| {
             let writers: Vec<_> = (0..6u8)
                 .map(|t| {
                     let (log, start) = (&log, &start);
