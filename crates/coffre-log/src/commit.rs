@@ -11,6 +11,7 @@ use crate::hash::Hash;
 use crate::leaf_hasher::{hash_leaves, HasherThread, Stamped, PARALLEL_RECORDS_MIN};
 use crate::log::{ActiveView, Shared};
 use crate::options::{Durability, Preallocation};
+use crate::poison::PoisonUnlessDisarmed;
 use crate::prealloc::Preallocator;
 use crate::record::{encode_frame, frame_len, Receipt};
 use crate::segment::{
@@ -180,11 +181,12 @@ impl Committer {
         // A panic half-way leaves this state out of step with the files: whichever thread
         // takes the lock next must find the log poisoned.
         let shared = Arc::clone(&self.shared);
-        let _poison_on_panic = PoisonOnUnwind::arm(&shared.poisoned);
+        let poison_on_panic = PoisonUnlessDisarmed::arm(&shared.poisoned);
         if self.shared.poisoned.load(Ordering::Acquire) {
             for r in requests {
                 r.reply.send(Err(LogError::Poisoned));
             }
+            poison_on_panic.disarm();
             return;
         }
         let mut answered = Vec::with_capacity(requests.len());
@@ -216,6 +218,7 @@ impl Committer {
                 }
             }
         }
+        poison_on_panic.disarm();
     }
 
     /// Stamps, frames, writes and (per durability) syncs the requests, and hashes their leaves
@@ -536,28 +539,6 @@ impl Committer {
             self.tree_unsynced = 0;
         }
         Ok(())
-    }
-}
-
-/// Poisons the log when dropped by a panic that started after it was armed. (An append made
-/// from a destructor while the thread already unwinds, committed on that thread, must not
-/// poison the log when it succeeds.)
-pub(crate) struct PoisonOnUnwind<'a> {
-    poisoned: &'a std::sync::atomic::AtomicBool,
-    panicking_at_arm: bool,
-}
-
-impl PoisonOnUnwind<'_> {
-    pub(crate) fn arm(poisoned: &std::sync::atomic::AtomicBool) -> PoisonOnUnwind<'_> {
-        PoisonOnUnwind { poisoned, panicking_at_arm: std::thread::panicking() }
-    }
-}
-
-impl Drop for PoisonOnUnwind<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() && !self.panicking_at_arm {
-            self.poisoned.store(true, Ordering::Release);
-        }
     }
 }
 

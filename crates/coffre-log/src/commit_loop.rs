@@ -2,9 +2,10 @@
 //! and commits it under the write path's lock (crate::commit). See docs/ARCHITECTURE.md,
 //! "Write path".
 
-use crate::commit::{Append, Committer, PoisonOnUnwind, Request};
+use crate::commit::{Append, Committer, Request};
 use crate::log::Shared;
 use crate::options::Durability;
+use crate::poison::PoisonUnlessDisarmed;
 use crossbeam_channel::{select_biased, Receiver};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
@@ -35,7 +36,7 @@ impl CommitLoop {
         // A panic anywhere on this thread (a user `StorageBackend` in a periodic sync, say)
         // poisons the log, so lone appends, which do not need this thread, stop too.
         let shared = Arc::clone(&self.shared);
-        let _poison_on_panic = PoisonOnUnwind::arm(&shared.poisoned);
+        let poison_on_panic = PoisonUnlessDisarmed::arm(&shared.poisoned);
         loop {
             let first = match self.next_request() {
                 Some(Some(r)) => r,
@@ -63,6 +64,7 @@ impl CommitLoop {
         }
         // Requests still queued by the checkpointer get a Poisoned answer when dropped.
         self.state.lock().finish();
+        poison_on_panic.disarm();
     }
 
     /// Adaptive commit delay. Writers answered by the previous group re-submit a few

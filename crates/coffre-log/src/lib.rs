@@ -24,6 +24,7 @@ mod log;
 pub mod manifest;
 mod mmap;
 pub mod options;
+mod poison;
 mod prealloc;
 pub mod record;
 pub mod recovery;

@@ -170,39 +170,39 @@ fn reopened_after_power_loss(
     TreeStore::open_with_backend(&be, std::path::Path::new("/sim"), alg).unwrap()
 }
 
-fn sim_store(alg: HashAlgorithm) -> (std::sync::Arc<crate::backend::sim::SimBackend>, TreeStore) {
+/// A store on a fresh simulated disk holding `n` leaves tagged `tag`, and its model.
+fn sim_store(
+    alg: HashAlgorithm,
+    tag: u8,
+    n: u64,
+) -> (std::sync::Arc<crate::backend::sim::SimBackend>, TreeStore, MemoryTree) {
     let sim = std::sync::Arc::new(crate::backend::sim::SimBackend::new(11));
     let be: std::sync::Arc<dyn crate::backend::StorageBackend> = sim.clone();
     let dir = std::path::Path::new("/sim");
     be.create_dir_all(dir).unwrap();
     let store = TreeStore::create_with_backend(&be, dir, alg).unwrap();
-    (sim, store)
+    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
+    append(&store, &mut model, &mut appended, tag, n);
+    (sim, store, model)
 }
 
 #[test]
 fn a_concurrent_sync_makes_every_leaf_before_it_survive_a_power_loss() {
     let alg = HashAlgorithm::Blake3;
-    let (sim, store) = sim_store(alg);
-    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
-    append(&store, &mut model, &mut appended, 3, 5000);
+    let (sim, store, synced) = sim_store(alg, 3, 5000);
     store.sync_concurrently().unwrap();
     assert_eq!(store.durable_len(), 5000);
     // Leaves after the sync are not vouched for; the power loss may take them.
-    append(&store, &mut model, &mut appended, 3, 700);
-    let reopened = reopened_after_power_loss(&sim, store);
-    assert_eq!(reopened.len(), 5000);
-    let mut synced = MemoryTree::new(alg);
-    (0..5000).for_each(|i| synced.push_leaf_hash(leaf(alg, 3, i)));
-    assert_eq!(reopened.root(5000).unwrap(), synced.root(5000));
+    let more: Vec<Hash> = (5000..5700).map(|i| leaf(alg, 3, i)).collect();
+    store.append_leaves(&more).unwrap();
+    let reopened = survives_a_power_loss_with(&sim, store, &synced, 5000);
     assert_eq!(reopened.inclusion_path(4321, 5000).unwrap(), synced.inclusion_path(4321, 5000));
 }
 
 #[test]
 fn a_failed_concurrent_sync_poisons_the_store() {
     let alg = HashAlgorithm::Sha256;
-    let (sim, store) = sim_store(alg);
-    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
-    append(&store, &mut model, &mut appended, 4, 300);
+    let (sim, store, _) = sim_store(alg, 4, 300);
     sim.inject(crate::backend::sim::FaultOp::Sync, 1, crate::backend::sim::FaultError::Eio);
     assert!(store.sync_concurrently().is_err());
     assert_eq!(store.durable_len(), 0, "nothing vouched for after the failure");
@@ -211,6 +211,20 @@ fn a_failed_concurrent_sync_poisons_the_store() {
         Err(super::TreeStoreError::Poisoned)
     ));
     assert!(matches!(store.sync(), Err(super::TreeStoreError::Poisoned)));
+}
+
+/// Reopens `store` after a power loss and checks it holds exactly the first `len` leaves of
+/// `model`.
+fn survives_a_power_loss_with(
+    sim: &std::sync::Arc<crate::backend::sim::SimBackend>,
+    store: TreeStore,
+    model: &MemoryTree,
+    len: u64,
+) -> TreeStore {
+    let reopened = reopened_after_power_loss(sim, store);
+    assert_eq!(reopened.len(), len);
+    assert_eq!(reopened.root(len).unwrap(), model.root(len));
+    reopened
 }
 
 fn in_the_concurrent_sync_window(
@@ -223,9 +237,7 @@ fn in_the_concurrent_sync_window(
 #[test]
 fn leaves_appended_during_a_concurrent_sync_are_left_to_the_next_one() {
     let alg = HashAlgorithm::Blake3;
-    let (sim, store) = sim_store(alg);
-    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
-    append(&store, &mut model, &mut appended, 5, 5000);
+    let (sim, store, model) = sim_store(alg, 5, 5000);
     in_the_concurrent_sync_window(&store, |s| {
         let more: Vec<Hash> = (5000..5700).map(|i| leaf(s.algorithm(), 5, i)).collect();
         s.append_leaves(&more).unwrap();
@@ -233,34 +245,26 @@ fn leaves_appended_during_a_concurrent_sync_are_left_to_the_next_one() {
     store.sync_concurrently().unwrap();
     assert_eq!(store.len(), 5700);
     assert_eq!(store.durable_len(), 5000, "the head vouches only for the snapshot");
-    let reopened = reopened_after_power_loss(&sim, store);
-    assert_eq!(reopened.len(), 5000);
-    assert_eq!(reopened.root(5000).unwrap(), model.root(5000));
+    survives_a_power_loss_with(&sim, store, &model, 5000);
 }
 
 #[test]
 fn a_truncate_during_a_concurrent_sync_cancels_its_head() {
     let alg = HashAlgorithm::Blake3;
-    let (sim, store) = sim_store(alg);
-    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
-    append(&store, &mut model, &mut appended, 6, 5000);
+    let (sim, store, model) = sim_store(alg, 6, 5000);
     in_the_concurrent_sync_window(&store, |s| s.truncate(3000).unwrap());
     store.sync_concurrently().unwrap();
     assert_eq!(store.len(), 3000);
     assert_eq!(store.durable_len(), 0, "no head for 5000 leaves over files cut to 3000");
     store.sync().unwrap();
     assert_eq!(store.durable_len(), 3000);
-    let reopened = reopened_after_power_loss(&sim, store);
-    assert_eq!(reopened.len(), 3000);
-    assert_eq!(reopened.root(3000).unwrap(), model.root(3000));
+    survives_a_power_loss_with(&sim, store, &model, 3000);
 }
 
 #[test]
 fn a_panic_during_a_concurrent_sync_poisons_the_store() {
     let alg = HashAlgorithm::Sha256;
-    let (_sim, store) = sim_store(alg);
-    let (mut model, mut appended) = (MemoryTree::new(alg), 0);
-    append(&store, &mut model, &mut appended, 7, 100);
+    let (_sim, store, _) = sim_store(alg, 7, 100);
     in_the_concurrent_sync_window(&store, |_| panic!("injected"));
     let unwound =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.sync_concurrently()));

@@ -38,6 +38,7 @@ pub use error::TreeStoreError;
 use crate::backend::{os_backend, OpenMode, StorageBackend, StorageFile};
 use crate::hash::{Hash, HashAlgorithm, HASH_LEN};
 use crate::merkle::SubtreeHashes;
+use crate::poison::PoisonUnlessDisarmed;
 use append::{plan_append, Frontier, LEVELS_MAX};
 use edge_cache::EdgeCache;
 use files::{
@@ -98,18 +99,6 @@ pub struct TreeStore {
 /// What a test runs in the window of a concurrent sync.
 #[cfg(test)]
 pub(crate) type ConcurrentSyncHook = Box<dyn FnOnce(&TreeStore) + Send>;
-
-/// Poisons the store when dropped armed: on every early return (and unwind) of a sync
-/// after the written levels were taken out of the writer's record.
-struct PoisonUnlessDisarmed<'a>(Option<&'a AtomicBool>);
-
-impl Drop for PoisonUnlessDisarmed<'_> {
-    fn drop(&mut self) {
-        if let Some(flag) = self.0 {
-            flag.store(true, Ordering::Release);
-        }
-    }
-}
 
 /// State only the writer touches.
 struct Writer {
@@ -443,7 +432,9 @@ impl TreeStore {
             writer.dir_dirty = false;
             snapshot
         };
-        let mut poison = PoisonUnlessDisarmed(Some(&self.poisoned));
+        // Poisons the store on every early return (and unwind) from here on: the written
+        // levels were taken out of the writer's record.
+        let poison = PoisonUnlessDisarmed::arm(&self.poisoned);
         for (level, cell) in (0u32..).zip(self.levels.iter()) {
             if dirty_levels & (1 << level) == 0 {
                 continue;
@@ -464,7 +455,7 @@ impl TreeStore {
         if writer.cuts == cuts && len != self.durable_len() {
             self.write_head(&mut writer, len)?;
         }
-        poison.0 = None;
+        poison.disarm();
         Ok(())
     }
 
